@@ -1,0 +1,31 @@
+// What every command handler gets from the global options: the resolved base directory.
+import type { Command } from "commander";
+import { resolveBaseDir } from "../common/base_dir.ts";
+
+export interface GlobalOptions {
+  baseDir: string;
+}
+
+/** Reads the global options (--base-dir) as seen from a subcommand. */
+export function globalOptions(cmd: Command): GlobalOptions {
+  const opts = cmd.optsWithGlobals() as { baseDir?: string };
+  return { baseDir: resolveBaseDir(opts.baseDir) };
+}
+
+/** Parses a positive integer option, with a clear error naming the flag. */
+export function parseIntOption(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n)) throw new Error(`${flag} expects an integer, got "${value}"`);
+    return n;
+  };
+}
+
+/** Parses a number that may be written as 2e9 or 2_000_000_000. */
+export function parseNumberOption(flag: string) {
+  return (value: string): number => {
+    const n = Number(value.replaceAll("_", ""));
+    if (!Number.isFinite(n)) throw new Error(`${flag} expects a number, got "${value}"`);
+    return n;
+  };
+}

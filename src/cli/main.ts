@@ -1,0 +1,45 @@
+// Entry point of the `nanochat` program: builds the command tree and turns errors into clear messages.
+import { Command, CommanderError, InvalidArgumentError } from "commander";
+import { UserError } from "../common/errors.ts";
+import { VERSION } from "../version.ts";
+import { registerDataCommands } from "./data_cmd.ts";
+import { registerSpeedrunCommand } from "./speedrun_cmd.ts";
+import { registerTokenizerCommands } from "./tokenizer_cmd.ts";
+
+/** Builds the full command tree (exported for tests, which drive it without a subprocess). */
+export function buildProgram(): Command {
+  const program = new Command("nanochat")
+    .description("Train, evaluate and chat with a small ChatGPT-like model, from raw text to a browser chat.")
+    .version(VERSION, "-V, --version")
+    .option("--base-dir <dir>", "where artifacts live (env NANOCHAT_BASE_DIR, default ~/.cache/nanochat)")
+    .showHelpAfterError("(run with --help for usage)")
+    .configureHelp({ showGlobalOptions: true });
+  registerDataCommands(program);
+  registerTokenizerCommands(program);
+  registerSpeedrunCommand(program);
+  return program;
+}
+
+/** Runs the CLI with `args`; returns the process exit code. */
+export async function runCli(args: string[]): Promise<number> {
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync(args, { from: "user" });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // help and version exit with code 0; commander already printed the message
+      return err.exitCode;
+    }
+    if (err instanceof UserError || err instanceof InvalidArgumentError) {
+      console.error(`error: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await runCli(Deno.args));
+}

@@ -1,0 +1,32 @@
+// Public surface of the pretraining data module: reading shards and downloading them.
+export {
+  codePointLength,
+  cropCodePoints,
+  iterRowGroups,
+  type IterRowGroupsOptions,
+  iterTrainingText,
+  listShards,
+  listSplit,
+  ParquetShard,
+  type RowGroupBatch,
+  SHARD_NAME_RE,
+  shardFileName,
+  type ShardStats,
+  shardStats,
+  type Split,
+  splitOf,
+  type TrainingTextOptions,
+  withShard,
+} from "./parquet.ts";
+export {
+  DATA_URL_ENV,
+  type DatasetInfo,
+  type DatasetName,
+  DATASETS,
+  type DownloadOptions,
+  downloadShards,
+  type DownloadSummary,
+  isCompleteParquet,
+  resolveBaseUrl,
+  shardIndices,
+} from "./download.ts";
