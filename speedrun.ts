@@ -43,7 +43,9 @@ export async function speedrun(options: SpeedrunOptions): Promise<void> {
     console.log(`\n=== speedrun stage ${i + 1}/${stages.length}: ${name} ===`);
     const t0 = performance.now();
     const code = await runCli([...options.globalArgs, ...args]);
-    if (code !== 0) throw new UserError(`stage "${name}" failed (exit code ${code}); rerun: nanochat ${args.join(" ")}`);
+    if (code !== 0) {
+      throw new UserError(`stage "${name}" failed (exit code ${code}); rerun: nanochat ${args.join(" ")}`);
+    }
     console.log(`=== ${name}: done in ${((performance.now() - t0) / 1000).toFixed(1)}s ===`);
   }
 }

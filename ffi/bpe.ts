@@ -85,7 +85,9 @@ export function takeBytes(ptrSlot: BigUint64Array, lenSlot: BigUint64Array): Uin
 }
 
 /** Packs texts as one UTF-8 buffer plus n+1 byte offsets, the layout the batch calls take. */
-export function packTexts(texts: readonly string[]): { data: Uint8Array<ArrayBuffer>; offsets: BigUint64Array<ArrayBuffer> } {
+export function packTexts(
+  texts: readonly string[],
+): { data: Uint8Array<ArrayBuffer>; offsets: BigUint64Array<ArrayBuffer> } {
   const parts = texts.map((t) => utf8.encode(t));
   const offsets = new BigUint64Array(texts.length + 1);
   let total = 0;

@@ -1,10 +1,10 @@
 // Tests of reading pretraining shards: counts from the shared corpus, splits, rank striding,
 // tokenizer training text limits, clear errors for bad files, and the `data info` command.
-import nodeAssert from "node:assert/strict";
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
 import { basename, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { parquetWriteBuffer } from "hyparquet-writer";
 import { UserError } from "../src/common/errors.ts";
+import { sharedPretrainDir } from "./helpers.ts";
 import {
   codePointLength,
   cropCodePoints,
@@ -19,45 +19,9 @@ import {
   withShard,
 } from "../src/data/mod.ts";
 
-// Small assertion helpers over node:assert (the std library is not reachable offline).
-function assert(cond: unknown, message?: string): asserts cond {
-  nodeAssert.ok(cond, message);
-}
-function assertEquals<T>(actual: T, expected: T, message?: string): void {
-  nodeAssert.deepStrictEqual(actual, expected, message);
-}
-function assertStringIncludes(actual: string, expected: string): void {
-  nodeAssert.ok(
-    actual.includes(expected),
-    `expected ${JSON.stringify(actual)} to include ${JSON.stringify(expected)}`,
-  );
-}
-/** Awaits `fn`, asserts it rejects (with an instance of `type` and a message containing `includes`), returns the error. */
-async function assertRejects(
-  fn: () => Promise<unknown>,
-  // deno-lint-ignore no-explicit-any
-  type: new (...args: any[]) => Error = Error,
-  includes = "",
-): Promise<Error> {
-  try {
-    await fn();
-  } catch (err) {
-    nodeAssert.ok(err instanceof type, `expected a ${type.name}, got ${err}`);
-    assertStringIncludes(err.message, includes);
-    return err;
-  }
-  throw new nodeAssert.AssertionError({ message: "expected the promise to reject" });
-}
-
-const SHARED = fileURLToPath(new URL("../../shared/data/pretrain", import.meta.url));
-const hasShared = (() => {
-  try {
-    return Deno.statSync(join(SHARED, "shard_00002.parquet")).isFile;
-  } catch {
-    return false;
-  }
-})();
-const noShared = !hasShared;
+const SHARED_OR_NULL = sharedPretrainDir();
+const SHARED = SHARED_OR_NULL ?? "";
+const noShared = SHARED_OR_NULL === null;
 
 /** Writes a snappy parquet file with one string column, `rowGroupSize` rows per group. */
 function writeParquet(path: string, texts: string[], rowGroupSize: number, column = "text"): void {

@@ -1,5 +1,5 @@
 // Chat rendering: ids and masks for every part type, the system merge, truncation and rejected inputs.
-import { assertEquals, assertThrows } from "node:assert/strict";
+import { assertEquals, assertThrows } from "@std/assert";
 import { UserError } from "../src/common/errors.ts";
 import { type Conversation, renderConversation, renderForCompletion } from "../src/tokenizer/render.ts";
 import { Tokenizer } from "../src/tokenizer/tokenizer.ts";
@@ -91,9 +91,19 @@ Deno.test("renderForCompletion drops the last assistant turn and primes a new on
     messages: [{ role: "user", content: "hi" }, { role: "assistant", content: "hello" }],
   };
   const ids = renderForCompletion(tok, conv);
-  assertEquals(ids, [sp("<|bos|>"), sp("<|user_start|>"), ...enc("hi"), sp("<|user_end|>"), sp("<|assistant_start|>")]);
+  assertEquals(ids, [
+    sp("<|bos|>"),
+    sp("<|user_start|>"),
+    ...enc("hi"),
+    sp("<|user_end|>"),
+    sp("<|assistant_start|>"),
+  ]);
   assertEquals(conv.messages.length, 2); // the caller's conversation is untouched
-  assertThrows(() => renderForCompletion(tok, { messages: [{ role: "user", content: "hi" }] }), UserError, "last message");
+  assertThrows(
+    () => renderForCompletion(tok, { messages: [{ role: "user", content: "hi" }] }),
+    UserError,
+    "last message",
+  );
 });
 
 Deno.test("malformed conversations are rejected with a reason", () => {
@@ -102,11 +112,17 @@ Deno.test("malformed conversations are rejected with a reason", () => {
     [{ messages: [{ role: "assistant", content: "x" }] }, "alternate"],
     [{ messages: [{ role: "user", content: "a" }, { role: "user", content: "b" }] }, "alternate"],
     [{ messages: [{ role: "system", content: "s" }] }, "followed by a user"],
-    [{ messages: [{ role: "system", content: "s" }, { role: "assistant", content: "x" }] }, "followed by a user"],
+    [
+      { messages: [{ role: "system", content: "s" }, { role: "assistant", content: "x" }] },
+      "followed by a user",
+    ],
     [{ messages: [{ role: "robot", content: "x" }] }, "role"],
     [{ messages: [{ role: "user", content: [{ type: "text", text: "x" }] }] }, "must be a string"],
     [{
-      messages: [{ role: "user", content: "a" }, { role: "assistant", content: [{ type: "image", text: "x" }] }],
+      messages: [{ role: "user", content: "a" }, {
+        role: "assistant",
+        content: [{ type: "image", text: "x" }],
+      }],
     }, "unknown part type"],
     [{ messages: [{ role: "user", content: "a" }, { role: "assistant", content: 42 }] }, "string or a list"],
   ];

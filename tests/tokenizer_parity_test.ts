@@ -1,6 +1,6 @@
 // Encoding parity with tiktoken (npm): our saved vocabulary loaded into tiktoken must give identical ids
 // on megabytes of real text, and so must GPT-2's and GPT-4's vocabularies loaded into our library.
-import { assertEquals } from "node:assert/strict";
+import { assertEquals } from "@std/assert";
 import { join } from "node:path";
 import { get_encoding, Tiktoken } from "tiktoken";
 import gpt2 from "tiktoken/encoders/gpt2.json" with { type: "json" };
@@ -80,7 +80,9 @@ for (const [encoding, data] of [["gpt2", gpt2], ["cl100k_base", cl100k]] as cons
     const reference = get_encoding(encoding);
     try {
       const docs = (await realText("val")).concat(EVAL_TEXTS.map(([, t]) => t));
-      docs.forEach((doc, i) => assertSameIds(ours.encodeRaw(doc), reference.encode_ordinary(doc), `doc ${i}`));
+      docs.forEach((doc, i) =>
+        assertSameIds(ours.encodeRaw(doc), reference.encode_ordinary(doc), `doc ${i}`)
+      );
     } finally {
       reference.free();
       ours.free();

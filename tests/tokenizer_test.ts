@@ -1,5 +1,5 @@
 // The TypeScript tokenizer over the Rust library: training, round trips, specials, errors, save/load.
-import { assert, assertEquals, assertRejects, assertThrows } from "node:assert/strict";
+import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { join } from "node:path";
 import { SPECIAL_TOKENS } from "../src/tokenizer/special.ts";
 import { Tokenizer } from "../src/tokenizer/tokenizer.ts";

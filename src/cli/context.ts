@@ -1,5 +1,5 @@
 // What every command handler gets from the global options: the resolved base directory.
-import type { Command } from "commander";
+import { type Command, InvalidArgumentError } from "commander";
 import { resolveBaseDir } from "../common/base_dir.ts";
 
 export interface GlobalOptions {
@@ -16,7 +16,7 @@ export function globalOptions(cmd: Command): GlobalOptions {
 export function parseIntOption(flag: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n)) throw new Error(`${flag} expects an integer, got "${value}"`);
+    if (!Number.isInteger(n)) throw new InvalidArgumentError(`${flag} expects an integer, got "${value}"`);
     return n;
   };
 }
@@ -25,7 +25,7 @@ export function parseIntOption(flag: string) {
 export function parseNumberOption(flag: string) {
   return (value: string): number => {
     const n = Number(value.replaceAll("_", ""));
-    if (!Number.isFinite(n)) throw new Error(`${flag} expects a number, got "${value}"`);
+    if (!Number.isFinite(n)) throw new InvalidArgumentError(`${flag} expects a number, got "${value}"`);
     return n;
   };
 }

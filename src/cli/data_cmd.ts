@@ -35,8 +35,8 @@ export function registerDataCommands(program: Command): void {
     )
     .option(
       "-n, --num-files <n>",
-      "number of shards to download, -1 for all (fineweb-edu has 1823 shards, ~170 GB; climbmix also " +
-        "always gets its validation shard)",
+      "number of shards to download (~100 MB each; the default 8 is enough for the tokenizer), -1 for all " +
+        "(fineweb-edu has 1823 shards, ~170 GB); climbmix always adds its pinned validation shard",
       intArg("--num-files", -1),
       8,
     )

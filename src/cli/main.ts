@@ -13,7 +13,9 @@ export function buildProgram(): Command {
     .version(VERSION, "-V, --version")
     .option("--base-dir <dir>", "where artifacts live (env NANOCHAT_BASE_DIR, default ~/.cache/nanochat)")
     .showHelpAfterError("(run with --help for usage)")
-    .configureHelp({ showGlobalOptions: true });
+    .configureHelp({ showGlobalOptions: true })
+    // set before subcommands are added: commander copies it into each one at creation
+    .exitOverride();
   registerDataCommands(program);
   registerTokenizerCommands(program);
   registerSpeedrunCommand(program);
@@ -23,7 +25,6 @@ export function buildProgram(): Command {
 /** Runs the CLI with `args`; returns the process exit code. */
 export async function runCli(args: string[]): Promise<number> {
   const program = buildProgram();
-  program.exitOverride();
   try {
     await program.parseAsync(args, { from: "user" });
     return 0;

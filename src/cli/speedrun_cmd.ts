@@ -7,7 +7,12 @@ export function registerSpeedrunCommand(program: Command): void {
   program.command("speedrun")
     .description("run the whole pipeline in order: data, tokenizer (later stages join as they are built)")
     .option("--data-dir <dir>", "use local shards instead of downloading into <base>/base_data")
-    .option("-n, --num-shards <n>", "shards to download when --data-dir is not given", parseIntOption("--num-shards"), 8)
+    .option(
+      "-n, --num-shards <n>",
+      "shards to download when --data-dir is not given",
+      parseIntOption("--num-shards"),
+      8,
+    )
     .option("--vocab-size <n>", "tokenizer vocabulary size", parseIntOption("--vocab-size"), 65536)
     .option("--max-chars <n>", "characters for tokenizer training", parseNumberOption("--max-chars"), 2e9)
     .action(async (opts, cmd: Command) => {

@@ -16,7 +16,8 @@ import { bpe } from "../../ffi/bpe.ts";
 import { globalOptions, parseIntOption, parseNumberOption } from "./context.ts";
 
 // A string that exercises contractions, numbers, symbols and non-Latin text, as nanochat's sanity check.
-const SANITY_TEXT = "Hello world! This is a test.\nNumbers: 123, 4567, 89\nContractions: I'm, you're, it's\n" +
+const SANITY_TEXT =
+  "Hello world! This is a test.\nNumbers: 123, 4567, 89\nContractions: I'm, you're, it's\n" +
   "Special chars: @#$%^&*()\nUnicode: 你好世界 🌍";
 
 export function registerTokenizerCommands(program: Command): void {
@@ -24,8 +25,18 @@ export function registerTokenizerCommands(program: Command): void {
 
   tokenizer.command("train")
     .description("train a BPE vocabulary on the pretraining shards and save it to <base>/tokenizer")
-    .option("--vocab-size <n>", "vocabulary size including the 9 special tokens", parseIntOption("--vocab-size"), 65536)
-    .option("--max-chars <n>", "stop after this many characters of text", parseNumberOption("--max-chars"), 2e9)
+    .option(
+      "--vocab-size <n>",
+      "vocabulary size including the 9 special tokens",
+      parseIntOption("--vocab-size"),
+      65536,
+    )
+    .option(
+      "--max-chars <n>",
+      "stop after this many characters of text",
+      parseNumberOption("--max-chars"),
+      2e9,
+    )
     .option("--doc-cap <n>", "crop each document to this many characters", parseIntOption("--doc-cap"), 10000)
     .option("--data-dir <dir>", "read shards from this folder instead of <base>/base_data")
     .option("--threads <n>", "worker threads (0 = all cores)", parseIntOption("--threads"), 0)
@@ -41,7 +52,9 @@ export function registerTokenizerCommands(program: Command): void {
       const ingest = new Progress("reading text", opts.maxChars, { unit: "items" });
       let chars = 0;
       async function* counted() {
-        for await (const text of iterTrainingText({ dataDir, maxChars: opts.maxChars, docCap: opts.docCap })) {
+        for await (
+          const text of iterTrainingText({ dataDir, maxChars: opts.maxChars, docCap: opts.docCap })
+        ) {
           chars += text.length;
           ingest.set(chars);
           yield text;
@@ -60,12 +73,18 @@ export function registerTokenizerCommands(program: Command): void {
       merges?.finish();
       const trainTime = (performance.now() - t0) / 1000;
       const roundTrip = tok.decode(tok.encodeRaw(SANITY_TEXT));
-      if (roundTrip !== SANITY_TEXT) throw new Error("the trained tokenizer failed its round-trip sanity check");
+      if (roundTrip !== SANITY_TEXT) {
+        throw new Error("the trained tokenizer failed its round-trip sanity check");
+      }
       tok.save(outDir);
       const stats = tokenByteStats(tok);
-      console.log(`trained a ${tok.vocabSize}-token vocabulary in ${formatDuration(trainTime)}; saved to ${outDir}`);
       console.log(
-        `token bytes: min ${stats.min}, max ${stats.max}, mean ${stats.mean.toFixed(2)}, std ${stats.std.toFixed(2)}`,
+        `trained a ${tok.vocabSize}-token vocabulary in ${formatDuration(trainTime)}; saved to ${outDir}`,
+      );
+      console.log(
+        `token bytes: min ${stats.min}, max ${stats.max}, mean ${stats.mean.toFixed(2)}, std ${
+          stats.std.toFixed(2)
+        }`,
       );
       await logReportSection(baseDir, "Tokenizer training", [
         { vocab_size: opts.vocabSize, max_chars: opts.maxChars, doc_cap: opts.docCap, characters: chars },
@@ -133,5 +152,10 @@ function tokenByteStats(tok: Tokenizer): { min: number; max: number; mean: numbe
   const bytes = Array.from(tok.tokenBytes()).filter((b) => b > 0);
   const mean = bytes.reduce((a, b) => a + b, 0) / bytes.length;
   const std = Math.sqrt(bytes.reduce((a, b) => a + (b - mean) ** 2, 0) / bytes.length);
-  return { min: bytes.reduce((a, b) => Math.min(a, b)), max: bytes.reduce((a, b) => Math.max(a, b)), mean, std };
+  return {
+    min: bytes.reduce((a, b) => Math.min(a, b)),
+    max: bytes.reduce((a, b) => Math.max(a, b)),
+    mean,
+    std,
+  };
 }

@@ -52,7 +52,8 @@ export class Progress {
     const filled = Math.round(frac * width);
     const bar = "#".repeat(filled) + "-".repeat(width - filled);
     const rate = elapsed > 0 ? this.#done / elapsed : 0;
-    const fmt = (n: number) => this.options.unit === "bytes" ? formatBytes(n) : Math.round(n).toLocaleString("en-US");
+    const fmt = (n: number) =>
+      this.options.unit === "bytes" ? formatBytes(n) : Math.round(n).toLocaleString("en-US");
     const eta = rate > 0 && this.total > this.#done ? formatDuration((this.total - this.#done) / rate) : "0s";
     const rateText = this.options.unit === "bytes" ? `${formatBytes(rate)}/s` : `${rate.toFixed(1)}/s`;
     const parts = [

@@ -108,8 +108,14 @@ export async function downloadShards(options: DownloadOptions): Promise<Download
   }
   const indices = shardIndices(dataset, options.numFiles);
   const baseUrl = resolveBaseUrl(dataset, options.baseUrl);
-  const log = options.quiet ? () => {} : (options.log ?? ((line: string) => console.error(line)));
-  await Deno.mkdir(options.dataDir, { recursive: true });
+  const log = options.quiet ? () => {} : (options.log ?? logAboveProgress);
+  try {
+    await Deno.mkdir(options.dataDir, { recursive: true });
+  } catch (err) {
+    throw new UserError(
+      `cannot create the data folder ${options.dataDir}: ${errorText(err)}; pass --data-dir`,
+    );
+  }
 
   const progress = new Progress("download", 0, { unit: "bytes", quiet: options.quiet });
   const summary: DownloadSummary = { downloaded: [], skipped: [], failed: [] };
@@ -126,15 +132,15 @@ export async function downloadShards(options: DownloadOptions): Promise<Download
     while (next < indices.length) {
       const name = shardFileName(indices[next++]);
       const path = join(options.dataDir, name);
-      if (await isCompleteParquet(path)) {
-        summary.skipped.push(name);
-        continue;
-      }
       try {
+        if (await isCompleteParquet(path)) {
+          summary.skipped.push(name);
+          continue;
+        }
         await downloadFile(`${baseUrl}/${name}`, path, settings);
         summary.downloaded.push(name);
       } catch (err) {
-        summary.failed.push({ name, error: err instanceof Error ? err.message : String(err) });
+        summary.failed.push({ name, error: errorText(err) });
       }
     }
   };
@@ -203,7 +209,7 @@ async function downloadFile(url: string, path: string, s: FileSettings): Promise
       return;
     } catch (err) {
       lastError = err;
-      const why = err instanceof Error ? err.message : String(err);
+      const why = errorText(err);
       if (err instanceof PermanentError) {
         s.log(`${name}: ${why}; not retrying`);
         break;
@@ -223,8 +229,7 @@ async function downloadFile(url: string, path: string, s: FileSettings): Promise
   await Deno.remove(tmp).catch(() => {});
   uncount(s, fp);
   if (fp.total !== undefined) s.progress.total -= fp.total;
-  const why = lastError instanceof Error ? lastError.message : String(lastError);
-  throw new Error(why);
+  throw new Error(errorText(lastError));
 }
 
 /**
@@ -389,6 +394,16 @@ async function readAt(file: Deno.FsFile, position: number, length: number): Prom
 function isMagic(bytes: Uint8Array): boolean {
   return bytes.length === 4 && bytes[0] === 0x50 && bytes[1] === 0x41 && bytes[2] === 0x52 &&
     bytes[3] === 0x31;
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Prints a log line on stderr, first clearing a progress bar drawn in place on a terminal. */
+function logAboveProgress(line: string): void {
+  if (Deno.stderr.isTerminal()) Deno.stderr.writeSync(new TextEncoder().encode("\r\x1b[2K"));
+  console.error(line);
 }
 
 function formatWait(ms: number): string {

@@ -31,7 +31,11 @@ export function renderSection(section: string, items: ReportItem[], now = new Da
 }
 
 /** Writes the section file atomically and returns its path. */
-export async function logReportSection(baseDir: string, section: string, items: ReportItem[]): Promise<string> {
+export async function logReportSection(
+  baseDir: string,
+  section: string,
+  items: ReportItem[],
+): Promise<string> {
   const slug = section.toLowerCase().replaceAll(" ", "-");
   const path = join(layout.report(baseDir), `${slug}.md`);
   await writeFileAtomic(path, renderSection(section, items));

@@ -16,10 +16,16 @@ export interface Comparison {
   rows: CompressionRow[];
 }
 
-const BASELINES: ReadonlyArray<readonly [string, TiktokenEncoding]> = [["GPT-2", "gpt2"], ["GPT-4", "cl100k_base"]];
+const BASELINES: ReadonlyArray<readonly [string, TiktokenEncoding]> = [["GPT-2", "gpt2"], [
+  "GPT-4",
+  "cl100k_base",
+]];
 
 /** Counts tokens of every sample under each baseline vocabulary and ours; checks our round trip. */
-export function compareCompression(tok: Tokenizer, samples: ReadonlyArray<readonly [string, string]>): Comparison[] {
+export function compareCompression(
+  tok: Tokenizer,
+  samples: ReadonlyArray<readonly [string, string]>,
+): Comparison[] {
   const ours = samples.map(([name, text]) => {
     const ids = tok.encodeRaw(text);
     if (tok.decode(ids) !== text) throw new UserError(`round trip failed on the "${name}" sample`);
@@ -48,10 +54,16 @@ export function formatComparison(c: Comparison): string {
   const lines = [`Comparison with ${c.baseline}:`, "", header, "|---|---:|---:|---:|---:|---:|---:|---|"];
   for (const r of c.rows) {
     const diff = (r.baselineTokens - r.oursTokens) / r.baselineTokens * 100;
-    const better = r.oursTokens < r.baselineTokens ? "Ours" : r.oursTokens > r.baselineTokens ? c.baseline : "=";
+    const better = r.oursTokens < r.baselineTokens
+      ? "Ours"
+      : r.oursTokens > r.baselineTokens
+      ? c.baseline
+      : "=";
     lines.push(
       `| ${r.name} | ${r.bytes} | ${r.baselineTokens} | ${(r.bytes / r.baselineTokens).toFixed(2)} | ` +
-        `${r.oursTokens} | ${(r.bytes / r.oursTokens).toFixed(2)} | ${diff >= 0 ? "+" : ""}${diff.toFixed(1)}% | ` +
+        `${r.oursTokens} | ${(r.bytes / r.oursTokens).toFixed(2)} | ${diff >= 0 ? "+" : ""}${
+          diff.toFixed(1)
+        }% | ` +
         `${better} |`,
     );
   }

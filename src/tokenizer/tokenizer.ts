@@ -1,5 +1,15 @@
 // The BPE tokenizer as TypeScript sees it: a handle to the Rust library (ffi/bpe) with nanochat's API.
-import { bpe, cbytes, check, handleFrom, outSlot, packTexts, takeBytes, takeU32, takeU64 } from "../../ffi/bpe.ts";
+import {
+  bpe,
+  cbytes,
+  check,
+  handleFrom,
+  outSlot,
+  packTexts,
+  takeBytes,
+  takeU32,
+  takeU64,
+} from "../../ffi/bpe.ts";
 import { UserError } from "../common/errors.ts";
 import { SPECIAL_TOKENS, SPLIT_PATTERN } from "./special.ts";
 
@@ -45,7 +55,10 @@ export class Tokenizer {
   }
 
   /** Trains a new vocabulary from a stream of documents (nanochat's rustbpe algorithm). */
-  static async train(texts: AsyncIterable<string> | Iterable<string>, options: TrainOptions): Promise<Tokenizer> {
+  static async train(
+    texts: AsyncIterable<string> | Iterable<string>,
+    options: TrainOptions,
+  ): Promise<Tokenizer> {
     const minVocab = 256 + SPECIAL_TOKENS.length;
     if (!Number.isInteger(options.vocabSize) || options.vocabSize < minVocab) {
       throw new UserError(
@@ -170,7 +183,10 @@ export class Tokenizer {
     if (cached !== undefined) return cached;
     const n = cbytes(name);
     const out = new Uint32Array(1);
-    check(bpe().bpe_special_id(this.#h(), n.buf, n.len, out), `unknown special token ${JSON.stringify(name)}`);
+    check(
+      bpe().bpe_special_id(this.#h(), n.buf, n.len, out),
+      `unknown special token ${JSON.stringify(name)}`,
+    );
     this.#specialIds.set(name, out[0]);
     return out[0];
   }
@@ -230,7 +246,10 @@ export class Tokenizer {
     const buf = arr.length > 0 ? arr : new Uint32Array(1);
     const ptr = outSlot();
     const len = outSlot();
-    check(bpe().bpe_decode(this.#h(), buf as Uint32Array<ArrayBuffer>, BigInt(arr.length), ptr, len), "decode failed");
+    check(
+      bpe().bpe_decode(this.#h(), buf as Uint32Array<ArrayBuffer>, BigInt(arr.length), ptr, len),
+      "decode failed",
+    );
     return takeBytes(ptr, len);
   }
 
