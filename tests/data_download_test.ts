@@ -3,7 +3,7 @@
 import { assert, assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
 import { join } from "node:path";
 import { UserError } from "../src/common/errors.ts";
-import { withTempDir } from "./helpers.ts";
+import { runCliCaptured, withTempDir } from "./helpers.ts";
 import {
   DATA_URL_ENV,
   DATASETS,
@@ -516,21 +516,3 @@ Deno.test("cli: data download rejects bad option values without a stack trace", 
     assertEquals(await listDir(dir), []);
   });
 });
-
-/** Runs the CLI in-process, capturing what it prints with console.log / console.error. */
-async function runCliCaptured(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  // imported lazily so the other tests still run while the CLI's other command files are in flux
-  const { runCli } = await import("../src/cli/main.ts");
-  const out: string[] = [];
-  const err: string[] = [];
-  const { log, error } = console;
-  console.log = (...a: unknown[]) => out.push(a.join(" "));
-  console.error = (...a: unknown[]) => err.push(a.join(" "));
-  try {
-    const code = await runCli(args);
-    return { code, out: out.join("\n"), err: err.join("\n") };
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
-}

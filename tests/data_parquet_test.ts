@@ -4,7 +4,7 @@ import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/
 import { basename, join } from "node:path";
 import { parquetWriteBuffer } from "hyparquet-writer";
 import { UserError } from "../src/common/errors.ts";
-import { sharedPretrainDir } from "./helpers.ts";
+import { runCliCaptured, sharedPretrainDir } from "./helpers.ts";
 import {
   codePointLength,
   cropCodePoints,
@@ -388,22 +388,4 @@ function range(start: number, end: number, step: number): number[] {
   const out = [];
   for (let i = start; i < end; i += step) out.push(i);
   return out;
-}
-
-/** Runs the CLI in-process, capturing what it prints with console.log / console.error. */
-async function runCliCaptured(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  // imported lazily so the other tests still run while the CLI's other command files are in flux
-  const { runCli } = await import("../src/cli/main.ts");
-  const out: string[] = [];
-  const err: string[] = [];
-  const { log, error } = console;
-  console.log = (...a: unknown[]) => out.push(a.join(" "));
-  console.error = (...a: unknown[]) => err.push(a.join(" "));
-  try {
-    const code = await runCli(args);
-    return { code, out: out.join("\n"), err: err.join("\n") };
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
 }

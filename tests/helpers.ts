@@ -20,3 +20,44 @@ export async function withTempDir<T>(fn: (dir: string) => Promise<T> | T): Promi
     await Deno.remove(dir, { recursive: true });
   }
 }
+
+/** Runs the CLI in-process, capturing what it prints with console.log / console.error. */
+export async function runCliCaptured(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  // imported lazily: most test files never need the whole command tree
+  const { runCli } = await import("../src/cli/main.ts");
+  const out: string[] = [];
+  const err: string[] = [];
+  const { log, error } = console;
+  console.log = (...a: unknown[]) => out.push(a.join(" "));
+  console.error = (...a: unknown[]) => err.push(a.join(" "));
+  try {
+    const code = await runCli(args);
+    return { code, out: out.join("\n"), err: err.join("\n") };
+  } finally {
+    console.log = log;
+    console.error = error;
+  }
+}
+
+/** Runs `nanochat ARGS` as a real subprocess (exit code, stdout, stderr), with its own base dir. */
+export async function runCliProcess(
+  args: string[],
+  options: { env?: Record<string, string>; stdin?: string } = {},
+): Promise<{ code: number; out: string; err: string }> {
+  const main = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", main, ...args],
+    env: { NO_COLOR: "1", ...options.env },
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (options.stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(options.stdin));
+    await w.close();
+  }
+  const { code, stdout, stderr } = await child.output();
+  const dec = new TextDecoder();
+  return { code, out: dec.decode(stdout), err: dec.decode(stderr) };
+}

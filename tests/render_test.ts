@@ -3,11 +3,9 @@ import { assertEquals, assertThrows } from "@std/assert";
 import { UserError } from "../src/common/errors.ts";
 import { type Conversation, renderConversation, renderForCompletion } from "../src/tokenizer/render.ts";
 import { Tokenizer } from "../src/tokenizer/tokenizer.ts";
+import { EVAL_TEXTS } from "../src/tokenizer/eval_texts.ts";
 
-const tok = await Tokenizer.train(
-  ["Hello there, how are you? I am fine. print(2+3) = 5; the answer is 5."].concat(Array(10).fill("hi hi")),
-  { vocabSize: 320 },
-);
+const tok = await Tokenizer.train(EVAL_TEXTS.map(([, t]) => t), { vocabSize: 320 });
 const sp = (n: string) => tok.encodeSpecial(n);
 const enc = (t: string) => tok.encode(t);
 

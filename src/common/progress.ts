@@ -55,7 +55,9 @@ export class Progress {
     const fmt = (n: number) =>
       this.options.unit === "bytes" ? formatBytes(n) : Math.round(n).toLocaleString("en-US");
     const eta = rate > 0 && this.total > this.#done ? formatDuration((this.total - this.#done) / rate) : "0s";
-    const rateText = this.options.unit === "bytes" ? `${formatBytes(rate)}/s` : `${rate.toFixed(1)}/s`;
+    const rateText = this.options.unit === "bytes"
+      ? `${formatBytes(rate)}/s`
+      : `${rate >= 100 ? Math.round(rate).toLocaleString("en-US") : rate.toFixed(1)}/s`;
     const parts = [
       this.label,
       `[${bar}]`,

@@ -100,20 +100,20 @@ export class Tokenizer {
         specials.len,
         out,
       );
-      const timer = options.onMergeProgress
-        ? setInterval(() => {
-          const done = new BigUint64Array(1);
-          const total = new BigUint64Array(1);
-          lib.bpe_trainer_progress(trainer, done, total);
-          options.onMergeProgress!(Number(done[0]), Number(total[0]));
-        }, 200)
-        : undefined;
+      const report = () => {
+        const done = new BigUint64Array(1);
+        const total = new BigUint64Array(1);
+        lib.bpe_trainer_progress(trainer, done, total);
+        options.onMergeProgress?.(Number(done[0]), Number(total[0]));
+      };
+      const timer = options.onMergeProgress ? setInterval(report, 200) : undefined;
       let status: number;
       try {
         status = await pending;
       } finally {
         if (timer !== undefined) clearInterval(timer);
       }
+      if (status === 0) report();
       check(status, "BPE training failed");
       return new Tokenizer(handleFrom(out, "bpe_trainer_train"));
     } finally {

@@ -1,0 +1,115 @@
+// context.cpp — the context handle (device, threads, flags) and the small runtime helpers every call
+// uses: aligned buffers, thread-count scoping, wall clock and profiling scopes.
+#include <omp.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+
+#include "errors.h"
+#include "internal.h"
+
+static_assert(sizeof(NcContextConfig) == 48, "NcContextConfig layout");
+static_assert(sizeof(NcModelConfig) == 64, "NcModelConfig layout");
+static_assert(sizeof(NcParamCounts) == 48, "NcParamCounts layout");
+static_assert(sizeof(NcParamInfo) == 184, "NcParamInfo layout");
+static_assert(sizeof(NcOptimStep) == 128, "NcOptimStep layout");
+static_assert(sizeof(NcProfile) == 128, "NcProfile layout");
+
+bool FloatBuf::alloc(int64_t count, bool zero) {
+  release();
+  if (count <= 0) return true;
+  size_t bytes = ((size_t)count * sizeof(float) + 63) & ~(size_t)63;
+  void* mem = std::aligned_alloc(64, bytes);
+  if (!mem) return false;
+  p = static_cast<float*>(mem);
+  n = count;
+  if (zero) std::memset(p, 0, bytes);
+  return true;
+}
+
+void FloatBuf::release() {
+  std::free(p);
+  p = nullptr;
+  n = 0;
+}
+
+namespace nc {
+
+thread_local NcProfile* tl_profile = nullptr;
+
+double wall_seconds() {
+  using clock = std::chrono::steady_clock;
+  return std::chrono::duration<double>(clock::now().time_since_epoch()).count();
+}
+
+ThreadScope::ThreadScope(const NcContext* ctx) {
+  if (ctx && ctx->num_threads > 0) omp_set_num_threads(ctx->num_threads);
+}
+
+ProfileScope::ProfileScope(NcModel* m) : prof(nullptr), t0(0) {
+  if (m && m->ctx && (m->ctx->flags & NC_CONTEXT_PROFILE)) {
+    prof = &m->prof;
+    t0 = wall_seconds();
+    tl_profile = prof;
+  }
+}
+
+ProfileScope::~ProfileScope() {
+  if (prof) {
+    prof->calls += 1;
+    prof->total_seconds += wall_seconds() - t0;
+    tl_profile = nullptr;
+  }
+}
+
+PhaseTimer::PhaseTimer(NcProfile* prof, double NcProfile::*field)
+    : slot(prof ? &(prof->*field) : nullptr), t0(prof ? wall_seconds() : 0) {}
+
+PhaseTimer::~PhaseTimer() {
+  if (slot) *slot += wall_seconds() - t0;
+}
+
+}  // namespace nc
+
+extern "C" {
+
+NC_API int32_t nc_abi_version(void) { return NC_ABI_VERSION; }
+
+NC_API const char* nc_backend_name(void) { return "cpu"; }
+
+NC_API int32_t nc_context_create(const NcContextConfig* config, NcContext** out_ctx) {
+  return nc_guard(nullptr, [&]() -> int32_t {
+    NC_CHECK_NOT_NULL(nullptr, config);
+    NC_CHECK_NOT_NULL(nullptr, out_ctx);
+    *out_ctx = nullptr;
+    NC_REQUIRE(nullptr, config->device == NC_DEVICE_CPU, NC_ERR_UNSUPPORTED,
+               "device %d is not available in the cpu backend (only NC_DEVICE_CPU = 0)", config->device);
+    NC_REQUIRE(nullptr, config->device_index == 0, NC_ERR_INVALID_ARGUMENT,
+               "device_index must be 0 for the cpu device, got %d", config->device_index);
+    NC_REQUIRE(nullptr, config->num_threads >= 0 && config->num_threads <= 4096, NC_ERR_INVALID_ARGUMENT,
+               "num_threads must be in [0, 4096], got %d", config->num_threads);
+    NC_REQUIRE(nullptr, (config->flags & ~(uint32_t)NC_CONTEXT_PROFILE) == 0, NC_ERR_INVALID_ARGUMENT,
+               "unknown context flags 0x%x", config->flags);
+    for (int64_t r : config->reserved)
+      NC_REQUIRE(nullptr, r == 0, NC_ERR_INVALID_ARGUMENT, "NcContextConfig.reserved must be zero");
+    NcContext* ctx = new (std::nothrow) NcContext();
+    NC_REQUIRE(nullptr, ctx != nullptr, NC_ERR_OUT_OF_MEMORY, "out of memory allocating the context");
+    ctx->device = config->device;
+    ctx->num_threads = config->num_threads;
+    ctx->flags = config->flags;
+    ctx->seed = config->seed;
+    *out_ctx = ctx;
+    return NC_OK;
+  });
+}
+
+NC_API int32_t nc_context_destroy(NcContext* ctx) {
+  if (!ctx) return NC_OK;
+  int32_t live = ctx->live_models.load();
+  NC_REQUIRE(ctx, live == 0, NC_ERR_STATE, "context still has %d live model(s); destroy them first", live);
+  delete ctx;
+  return NC_OK;
+}
+
+}  // extern "C"

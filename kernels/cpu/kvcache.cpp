@@ -1,0 +1,119 @@
+// kvcache.cpp — inference with a KV cache (nanochat's Engine): keys and values of every layer for
+// `batch` rows of up to `max_len` positions, [L, batch, max_len, Hkv*D]. Prefill runs the shared
+// forward pass over T new tokens per row at the cache position (rotary positions start there; the
+// attention sees the cached prefix plus a causal window over the new tokens), writes their k/v into the
+// cache, and returns the last token's logits per row; decode is prefill with T = 1.
+#include <algorithm>
+#include <cstring>
+
+#include "errors.h"
+#include "gemm.h"
+#include "internal.h"
+#include "ops.h"
+
+using namespace nc;
+
+extern "C" {
+
+NC_API int32_t nc_kvcache_create(NcModel* m, int32_t batch, int32_t max_len, NcKVCache** out_cache) {
+  NC_CHECK_NOT_NULL(nullptr, m);
+  return nc_guard(m->ctx, [&]() -> int32_t {
+    NC_CHECK_NOT_NULL(m->ctx, out_cache);
+    *out_cache = nullptr;
+    NC_REQUIRE(m->ctx, batch >= 1, NC_ERR_INVALID_ARGUMENT, "batch must be >= 1, got %d", batch);
+    NC_REQUIRE(m->ctx, max_len >= 1 && max_len <= m->rope_len, NC_ERR_OUT_OF_RANGE,
+               "max_len = %d must be in [1, 10 * sequence_len = %lld]", max_len, (long long)m->rope_len);
+    NcKVCache* c = new NcKVCache();
+    c->model = m;
+    c->batch = batch;
+    c->max_len = max_len;
+    const int64_t n = m->L * batch * (int64_t)max_len * m->Hkv * m->D;
+    if (!c->k.alloc(n, false) || !c->v.alloc(n, false)) {
+      delete c;
+      NC_FAIL(m->ctx, NC_ERR_OUT_OF_MEMORY, "out of memory allocating a KV cache (%.1f MiB)", 2.0 * n * 4 / 1048576.0);
+    }
+    m->live_caches++;
+    *out_cache = c;
+    return NC_OK;
+  });
+}
+
+NC_API int32_t nc_kvcache_destroy(NcKVCache* c) {
+  if (!c) return NC_OK;
+  c->model->live_caches--;
+  delete c;
+  return NC_OK;
+}
+
+NC_API int32_t nc_kvcache_reset(NcKVCache* c) {
+  NC_CHECK_NOT_NULL(nullptr, c);
+  c->pos = 0;
+  return NC_OK;
+}
+
+NC_API int32_t nc_kvcache_pos(const NcKVCache* c, int32_t* out_pos) {
+  NC_CHECK_NOT_NULL(nullptr, c);
+  NC_CHECK_NOT_NULL(c->model->ctx, out_pos);
+  *out_pos = c->pos;
+  return NC_OK;
+}
+
+NC_API int32_t nc_kvcache_copy(NcKVCache* dst, const NcKVCache* src) {
+  NC_CHECK_NOT_NULL(nullptr, dst);
+  NC_CHECK_NOT_NULL(nullptr, src);
+  const NcModel* m = dst->model;
+  NC_REQUIRE(m->ctx, src->model == m, NC_ERR_INVALID_ARGUMENT, "caches belong to different models");
+  NC_REQUIRE(m->ctx, src->batch == dst->batch || src->batch == 1, NC_ERR_INVALID_ARGUMENT,
+             "source batch %d must equal destination batch %d or be 1", src->batch, dst->batch);
+  NC_REQUIRE(m->ctx, src->pos <= dst->max_len, NC_ERR_OUT_OF_RANGE,
+             "source position %d exceeds destination max_len %d", src->pos, dst->max_len);
+  if (src == dst) return NC_OK;
+  const int64_t KV = m->Hkv * m->D, n = (int64_t)src->pos * KV;
+  for (int64_t l = 0; l < m->L; l++) {
+    for (int64_t b = 0; b < dst->batch; b++) {
+      const int64_t sb = src->batch == 1 ? 0 : b;
+      const int64_t so = ((l * src->batch + sb) * src->max_len) * KV, d_o = ((l * dst->batch + b) * dst->max_len) * KV;
+      std::memcpy(dst->k.p + d_o, src->k.p + so, sizeof(float) * (size_t)n);
+      std::memcpy(dst->v.p + d_o, src->v.p + so, sizeof(float) * (size_t)n);
+    }
+  }
+  dst->pos = src->pos;
+  return NC_OK;
+}
+
+NC_API int32_t nc_model_prefill(NcModel* m, NcKVCache* c, const int32_t* tokens, int32_t B, int32_t T,
+                                float* out_logits_last) {
+  NC_CHECK_NOT_NULL(nullptr, m);
+  return nc_guard(m->ctx, [&]() -> int32_t {
+    NC_CHECK_NOT_NULL(m->ctx, c);
+    NC_CHECK_NOT_NULL(m->ctx, tokens);
+    NC_CHECK_NOT_NULL(m->ctx, out_logits_last);
+    NC_REQUIRE(m->ctx, c->model == m, NC_ERR_INVALID_ARGUMENT, "the KV cache belongs to another model");
+    NC_REQUIRE(m->ctx, B == c->batch, NC_ERR_INVALID_ARGUMENT, "B = %d must equal the cache batch %d", B, c->batch);
+    NC_REQUIRE(m->ctx, T >= 1, NC_ERR_OUT_OF_RANGE, "T = %d must be >= 1", T);
+    NC_REQUIRE(m->ctx, (int64_t)c->pos + T <= c->max_len, NC_ERR_OUT_OF_RANGE,
+               "KV cache full: position %d + %d tokens exceeds max_len %d", c->pos, T, c->max_len);
+    const int64_t N = (int64_t)B * T;
+    NC_TRY(check_tokens(m, tokens, N, "tokens"));
+    ThreadScope threads(m->ctx);
+    ProfileScope profile(m);
+    Workspace& ws = c->ws;
+    NC_TRY(workspace_ensure(m, ws, N, false));
+    NC_TRY(forward_body(m, ws, tokens, B, T, c->pos, c));
+    const int64_t C = m->C, V = m->V;
+    float* last = ws.act4;  // [B, C] gathered last rows (act4 holds N*4C >= B*C floats)
+    for (int64_t b = 0; b < B; b++)
+      std::memcpy(last + b * C, ws.xf + (b * T + T - 1) * C, sizeof(float) * (size_t)C);
+    gemm(false, true, (int64_t)B, V, C, 1.0f, last, C, m->wp(m->idx_lm_head()), C, 0.0f, out_logits_last, V);
+    softcap_apply(out_logits_last, (int64_t)B * V, m->cfg.softcap);
+    c->pos += T;
+    return NC_OK;
+  });
+}
+
+NC_API int32_t nc_model_decode(NcModel* m, NcKVCache* c, const int32_t* tokens, float* out_logits) {
+  NC_CHECK_NOT_NULL(nullptr, c);
+  return nc_model_prefill(m, c, tokens, c->batch, 1, out_logits);
+}
+
+}  // extern "C"
