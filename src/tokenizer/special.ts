@@ -19,5 +19,5 @@ export type SpecialToken = typeof SPECIAL_TOKENS[number];
  * nanochat's pre-tokenizer split: GPT-4's pattern with \p{N}{1,2} instead of {1,3}
  * (nanochat measured a slightly better val bpb for 1–2 digit groups at small vocab sizes).
  */
-export const SPLIT_PATTERN = String
+export const SPLIT_PATTERN: string = String
   .raw`'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,2}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+`;
