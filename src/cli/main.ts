@@ -3,6 +3,7 @@ import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { UserError } from "../common/errors.ts";
 import { VERSION } from "../version.ts";
 import { registerDataCommands } from "./data_cmd.ts";
+import { registerModelCommands } from "./model_cmd.ts";
 import { registerSpeedrunCommand } from "./speedrun_cmd.ts";
 import { registerTokenizerCommands } from "./tokenizer_cmd.ts";
 
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerDataCommands(program);
   registerTokenizerCommands(program);
+  registerModelCommands(program);
   registerSpeedrunCommand(program);
   return program;
 }
