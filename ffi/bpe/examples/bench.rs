@@ -39,10 +39,29 @@ fn status_kb(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU seconds (user + system) used by this process so far, from /proc.
+fn cpu_seconds() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // fields after the ")" of the command name; utime and stime are the 12th and 13th
+    let rest = s.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    ticks / 100.0 // USER_HZ is 100 on Linux
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let file = args.first().expect("usage: bench FILE [--vocab N] [--tokenizer DIR]").clone();
-    let opt = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let file = args
+        .first()
+        .expect("usage: bench FILE [--vocab N] [--tokenizer DIR]")
+        .clone();
+    let opt = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
     let vocab: u32 = opt("--vocab").map(|v| v.parse().expect("--vocab N")).unwrap_or(65536);
 
     let docs = read_docs(&file);
@@ -103,7 +122,15 @@ fn main() {
     );
     for threads in [1usize, 2] {
         set_num_threads(threads).unwrap();
+        let cpu0 = cpu_seconds();
+        let t0 = Instant::now();
         let (_, dt, _) = best(&|| tok.encode_batch(&docs).unwrap().len());
-        println!("encode_batch {threads} thread(s): {:.2} MB/s best of 3", mb / dt);
+        // CPU/wall shows whether the threads really ran in parallel (a busy
+        // shared machine starves them; then the MB/s says little about scaling).
+        let par = (cpu_seconds() - cpu0) / t0.elapsed().as_secs_f64();
+        println!(
+            "encode_batch {threads} thread(s): {:.2} MB/s best of 3 (CPU/wall {par:.2})",
+            mb / dt
+        );
     }
 }

@@ -2,11 +2,12 @@
 """Parity check of nanochat_bpe against PyPI rustbpe (training) and tiktoken
 (encoding), plus timings of all three on the same text.
 
-usage: compare_rustbpe.py TEXT_FILE VOCAB_SIZE [--no-encode] [--threads N] [--lib PATH]
+usage: compare_rustbpe.py TEXT_FILE VOCAB_SIZE [--no-encode] [--threads N] [--lib PATH] [--pattern P]
 
 TEXT_FILE: UTF-8 text; documents separated by 0x1E (see dump_parquet_text.py),
 otherwise the whole file is cut at line ends into ~64 KB documents.
-Both trainers get the same documents and nanochat's split pattern. Exit
+Both trainers get the same documents and split pattern (nanochat's unless
+--pattern is given; a non-default pattern exercises the fancy-regex path). Exit
 status 1 on any difference. Needs `pip install rustbpe tiktoken` (comparison
 only; neither is a runtime dependency of the library).
 """
@@ -46,6 +47,7 @@ def main():
     ap.add_argument("--no-encode", action="store_true", help="skip the tiktoken encode comparison")
     ap.add_argument("--threads", type=int, default=0, help="threads for nanochat_bpe (0 = all cores)")
     ap.add_argument("--lib", default=None)
+    ap.add_argument("--pattern", default=PATTERN, help="split pattern for both (default: nanochat's)")
     args = ap.parse_args()
 
     docs = read_docs(args.text_file)
@@ -54,7 +56,7 @@ def main():
 
     t0 = time.perf_counter()
     ref = rustbpe.Tokenizer()
-    ref.train_from_iterator(iter(docs), args.vocab_size, pattern=PATTERN)
+    ref.train_from_iterator(iter(docs), args.vocab_size, pattern=args.pattern)
     t_ref = time.perf_counter() - t0
     ref_ranks = sorted(ref.get_mergeable_ranks(), key=lambda x: x[1])
     print(f"rustbpe train: {t_ref:.2f} s, {len(ref_ranks)} ranks")
@@ -62,7 +64,7 @@ def main():
     L = bpe_ctypes.Lib(args.lib)
     L.set_num_threads(args.threads)
     t0 = time.perf_counter()
-    tr = bpe_ctypes.Trainer(L)
+    tr = bpe_ctypes.Trainer(L, "" if args.pattern == PATTERN else args.pattern)
     for i in range(0, len(docs), 8192):
         tr.feed(docs[i : i + 8192])
     tok = tr.train(args.vocab_size)
@@ -89,7 +91,7 @@ def main():
         print(f"MERGES IDENTICAL: all {len(ours)} ranks match rustbpe")
 
     if not args.no_encode:
-        enc = tiktoken.Encoding(name="cmp", pat_str=PATTERN, mergeable_ranks={b: r for b, r in ours}, special_tokens={})
+        enc = tiktoken.Encoding(name="cmp", pat_str=args.pattern, mergeable_ranks={b: r for b, r in ours}, special_tokens={})
         t0 = time.perf_counter()
         ref_ids = [enc.encode_ordinary(d) for d in docs]
         t_tk = time.perf_counter() - t0

@@ -53,7 +53,8 @@ impl Tokenizer {
                 cache.owner = self.uid;
             }
             let map = &mut cache.map;
-            self.splitter.for_each(text, |chunk| self.encode_chunk(chunk.as_bytes(), out, map))
+            self.splitter
+                .for_each(text, |chunk| self.encode_chunk(chunk.as_bytes(), out, map))
         })
     }
 

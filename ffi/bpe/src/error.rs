@@ -21,13 +21,22 @@ pub struct BpeError {
 
 impl BpeError {
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self { kind: ErrorKind::InvalidArgument, message: message.into() }
+        Self {
+            kind: ErrorKind::InvalidArgument,
+            message: message.into(),
+        }
     }
     pub fn io(message: impl Into<String>) -> Self {
-        Self { kind: ErrorKind::Io, message: message.into() }
+        Self {
+            kind: ErrorKind::Io,
+            message: message.into(),
+        }
     }
     pub fn internal(message: impl Into<String>) -> Self {
-        Self { kind: ErrorKind::Internal, message: message.into() }
+        Self {
+            kind: ErrorKind::Internal,
+            message: message.into(),
+        }
     }
     /// The nonzero status returned across the C ABI.
     pub fn code(&self) -> i32 {

@@ -4,10 +4,16 @@
 // slices and must come back through the matching bpe_free_* with the same
 // length.
 
+// The safety contract of every export (valid pointers, lengths, handles) is
+// stated once in include/nanochat_bpe.h rather than per function.
+#![allow(clippy::missing_safety_doc)]
+
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::ffi::{c_char, CString};
 use std::panic::{self, catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, Once};
 
 use crate::error::{BpeError, Result};
@@ -19,22 +25,34 @@ pub type BpeTrainer = Trainer;
 pub type BpeTokenizer = Tokenizer;
 
 thread_local! {
-    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+    /// Outcome of this thread's latest call: (completion number, message or "").
+    static LAST_CALL: RefCell<(u64, CString)> = RefCell::new((0, CString::default()));
     static IN_FFI: Cell<bool> = const { Cell::new(false) };
 }
 
-// Deno runs `nonblocking` calls on a worker thread but reads the error from the main
-// thread, so a failing call's message is also kept process-wide (the latest one wins).
-static LAST_ERROR_ANY_THREAD: Mutex<Option<CString>> = Mutex::new(None);
+/// Numbers call completions process-wide, so "which happened last" is defined.
+static COMPLETIONS: AtomicU64 = AtomicU64::new(1);
 
-fn set_error(msg: &str) {
+// Deno runs `nonblocking` calls on a worker thread but reads the error from the
+// main thread, so failures are also kept process-wide. The last RECENT_KEPT
+// stay allocated, so a pointer handed out by bpe_last_error survives other
+// threads' later failures (up to that many).
+const RECENT_KEPT: usize = 32;
+static RECENT_ERRORS: Mutex<VecDeque<(u64, CString)>> = Mutex::new(VecDeque::new());
+
+/// Record how a call ended ("" = success) for bpe_last_error.
+fn record_outcome(msg: &str) {
+    let seq = COMPLETIONS.fetch_add(1, Ordering::Relaxed);
     let c = CString::new(msg.replace('\0', "\\0")).unwrap_or_default();
     if !msg.is_empty() {
-        if let Ok(mut g) = LAST_ERROR_ANY_THREAD.lock() {
-            *g = Some(c.clone());
+        if let Ok(mut g) = RECENT_ERRORS.lock() {
+            if g.len() == RECENT_KEPT {
+                g.pop_front();
+            }
+            g.push_back((seq, c.clone()));
         }
     }
-    let _ = LAST_ERROR.try_with(|e| *e.borrow_mut() = c);
+    let _ = LAST_CALL.try_with(|e| *e.borrow_mut() = (seq, c));
 }
 
 /// Panics inside the library are reported through bpe_last_error, so the
@@ -67,21 +85,33 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
 /// Run `f` with panics caught; returns its value or `fallback`.
 fn shielded<T>(fallback: T, f: impl FnOnce() -> Result<T>) -> (T, i32) {
     install_quiet_panic_hook();
-    set_error("");
     let _ = IN_FFI.try_with(|x| x.set(true));
     let r = catch_unwind(AssertUnwindSafe(f));
     let _ = IN_FFI.try_with(|x| x.set(false));
     match r {
-        Ok(Ok(v)) => (v, 0),
+        Ok(Ok(v)) => {
+            record_outcome("");
+            (v, 0)
+        }
         Ok(Err(e)) => {
-            set_error(&e.message);
+            record_outcome(&e.message);
             (fallback, e.code())
         }
         Err(p) => {
-            set_error(&format!("internal error (panic): {}", panic_message(&*p)));
+            record_outcome(&format!("internal error (panic): {}", panic_message(&*p)));
             (fallback, 3)
         }
     }
+}
+
+/// For exports that cannot fail (queries, progress): panics are still caught,
+/// but the error state is left alone.
+fn quiet<T>(fallback: T, f: impl FnOnce() -> T) -> T {
+    install_quiet_panic_hook();
+    let _ = IN_FFI.try_with(|x| x.set(true));
+    let r = catch_unwind(AssertUnwindSafe(f));
+    let _ = IN_FFI.try_with(|x| x.set(false));
+    r.unwrap_or(fallback)
 }
 
 /// For functions returning a status code.
@@ -141,7 +171,10 @@ unsafe fn texts_arg<'a>(data: *const u8, offsets: *const u64, n: usize) -> Resul
     for i in 0..n {
         let t = &data[offs[i] as usize..offs[i + 1] as usize];
         out.push(std::str::from_utf8(t).map_err(|e| {
-            BpeError::invalid(format!("text {i} is not valid UTF-8 (first bad byte at offset {} of the text)", e.valid_up_to()))
+            BpeError::invalid(format!(
+                "text {i} is not valid UTF-8 (first bad byte at offset {} of the text)",
+                e.valid_up_to()
+            ))
         })?);
     }
     Ok(out)
@@ -178,7 +211,9 @@ fn export<T>(v: Vec<T>) -> (*mut T, usize) {
 
 unsafe fn free_exported<T>(p: *mut T, len: usize) {
     if !p.is_null() {
-        let _ = catch_unwind(AssertUnwindSafe(|| drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(p, len)))));
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(p, len)))
+        }));
     }
 }
 
@@ -186,14 +221,24 @@ unsafe fn free_exported<T>(p: *mut T, len: usize) {
 
 #[no_mangle]
 pub extern "C" fn bpe_last_error() -> *const c_char {
-    static EMPTY: &[u8] = b"\0";
-    // The latest error of any thread: the CString stays in the static until the next
-    // error replaces it, so the pointer is valid until then, as the header documents.
-    match LAST_ERROR_ANY_THREAD.lock() {
-        Ok(g) => g.as_ref().map_or(EMPTY.as_ptr() as *const c_char, |c| c.as_ptr()),
-        Err(_) => EMPTY.as_ptr() as *const c_char,
-    }
+    // The outcome of whichever ended last: this thread's latest call, or a
+    // failure on any thread after it (e.g. a call the host ran on a worker).
+    let recent = RECENT_ERRORS
+        .lock()
+        .ok()
+        .and_then(|g| g.back().map(|(seq, c)| (*seq, c.as_ptr())));
+    LAST_CALL
+        .try_with(|e| {
+            let e = e.borrow();
+            match recent {
+                Some((seq, p)) if seq > e.0 => p,
+                _ => e.1.as_ptr(),
+            }
+        })
+        .unwrap_or_else(|_| recent.map_or(EMPTY.as_ptr() as *const c_char, |(_, p)| p))
 }
+
+static EMPTY: &[u8] = b"\0";
 
 #[no_mangle]
 pub extern "C" fn bpe_set_num_threads(n: u32) -> i32 {
@@ -214,7 +259,12 @@ pub unsafe extern "C" fn bpe_trainer_new(pattern: *const u8, pattern_len: usize,
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn bpe_trainer_feed(t: *mut BpeTrainer, data: *const u8, offsets: *const u64, n_texts: usize) -> i32 {
+pub unsafe extern "C" fn bpe_trainer_feed(
+    t: *mut BpeTrainer,
+    data: *const u8,
+    offsets: *const u64,
+    n_texts: usize,
+) -> i32 {
     status(|| {
         let t = ref_arg(t, "trainer")?;
         let texts = texts_arg(data, offsets, n_texts)?;
@@ -242,7 +292,9 @@ pub unsafe extern "C" fn bpe_trainer_train(
 
 #[no_mangle]
 pub unsafe extern "C" fn bpe_trainer_progress(t: *const BpeTrainer, done: *mut u64, total: *mut u64) {
-    let _ = shielded((), || {
+    // Polled while training runs elsewhere: reads atomics only and leaves the
+    // error state alone, so polling cannot hide a failure of the training call.
+    quiet((), || {
         let (d, n) = t.as_ref().map(|t| t.progress()).unwrap_or((0, 0));
         if !done.is_null() {
             *done = d;
@@ -250,21 +302,21 @@ pub unsafe extern "C" fn bpe_trainer_progress(t: *const BpeTrainer, done: *mut u
         if !total.is_null() {
             *total = n;
         }
-        Ok(())
-    });
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn bpe_trainer_stats(t: *const BpeTrainer, out4: *mut u64) -> u64 {
-    shielded(0, || {
-        let t = ref_arg(t, "trainer")?;
-        out_arg(out4, "out4")?;
-        let s = t.stats();
-        let out = std::slice::from_raw_parts_mut(out4, 4);
-        out.copy_from_slice(&[s.texts, s.bytes, s.unique_chunks, s.total_chunks]);
-        Ok(4)
+    // Like bpe_trainer_progress: atomics only, error state untouched.
+    quiet(0, || match (t.as_ref(), out4.is_null()) {
+        (Some(t), false) => {
+            let s = t.stats();
+            let out = std::slice::from_raw_parts_mut(out4, 4);
+            out.copy_from_slice(&[s.texts, s.bytes, s.unique_chunks, s.total_chunks]);
+            4
+        }
+        _ => 0,
     })
-    .0
 }
 
 #[no_mangle]
@@ -327,16 +379,21 @@ pub unsafe extern "C" fn bpe_tokenizer_free(tok: *mut BpeTokenizer) {
 
 #[no_mangle]
 pub unsafe extern "C" fn bpe_vocab_size(tok: *const BpeTokenizer) -> u32 {
-    tok.as_ref().map(|t| t.vocab_size()).unwrap_or(0)
+    quiet(0, || tok.as_ref().map(|t| t.vocab_size()).unwrap_or(0))
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn bpe_num_ranks(tok: *const BpeTokenizer) -> u32 {
-    tok.as_ref().map(|t| t.num_ranks()).unwrap_or(0)
+    quiet(0, || tok.as_ref().map(|t| t.num_ranks()).unwrap_or(0))
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn bpe_special_id(tok: *const BpeTokenizer, name: *const u8, len: usize, out_id: *mut u32) -> i32 {
+pub unsafe extern "C" fn bpe_special_id(
+    tok: *const BpeTokenizer,
+    name: *const u8,
+    len: usize,
+    out_id: *mut u32,
+) -> i32 {
     status(|| {
         let tok = ref_arg(tok, "tokenizer")?;
         out_arg(out_id, "out_id")?;
@@ -354,7 +411,10 @@ pub unsafe extern "C" fn bpe_token_bytes(tok: *const BpeTokenizer, out: *mut u32
         let tok = ref_arg(tok, "tokenizer")?;
         out_arg(out, "out")?;
         if n != tok.vocab_size() as usize {
-            return Err(BpeError::invalid(format!("n is {n} but the vocab size is {}", tok.vocab_size())));
+            return Err(BpeError::invalid(format!(
+                "n is {n} but the vocab size is {}",
+                tok.vocab_size()
+            )));
         }
         std::slice::from_raw_parts_mut(out, n).copy_from_slice(&tok.token_byte_lengths());
         Ok(())
@@ -482,7 +542,10 @@ mod tests {
     fn panics_become_status_3_with_message() {
         let rc = status(|| panic!("boom {}", 42));
         assert_eq!(rc, 3);
-        let msg = unsafe { std::ffi::CStr::from_ptr(bpe_last_error()) }.to_str().unwrap().to_string();
+        let msg = unsafe { std::ffi::CStr::from_ptr(bpe_last_error()) }
+            .to_str()
+            .unwrap()
+            .to_string();
         assert_eq!(msg, "internal error (panic): boom 42");
         // a panic on a pool worker thread is caught too
         let rc = status(|| {

@@ -3,9 +3,9 @@
 // tiktoken's ids. Rust callers use the re-exports below; the Deno side uses
 // the C ABI in ffi.rs (header: include/nanochat_bpe.h).
 
+mod encode;
 pub mod error;
 pub mod ffi;
-mod encode;
 mod hash;
 pub mod pool;
 pub mod split;

@@ -10,7 +10,8 @@ use crate::unicode::{self, ClassTable, LETTER, NUMBER, OTHER, SPACE};
 
 /// nanochat's split pattern: GPT-4's, but numbers are split into groups of at
 /// most two digits instead of three.
-pub const DEFAULT_PATTERN: &str = r"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,2}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+";
+pub const DEFAULT_PATTERN: &str =
+    r"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,2}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+";
 
 pub enum Splitter {
     /// The scanner in this file; only used when the pattern is exactly DEFAULT_PATTERN.
@@ -28,8 +29,8 @@ impl Splitter {
 
     /// Always the regex engine, even for the default pattern (tests, benches).
     pub fn new_regex(pattern: &str) -> Result<Self> {
-        let re = Regex::new(pattern)
-            .map_err(|e| BpeError::invalid(format!("invalid split pattern {pattern:?}: {e}")))?;
+        let re =
+            Regex::new(pattern).map_err(|e| BpeError::invalid(format!("invalid split pattern {pattern:?}: {e}")))?;
         Ok(Splitter::Regex(Box::new(re)))
     }
 
@@ -132,8 +133,8 @@ fn contraction_end(b: &[u8], i1: usize) -> Option<usize> {
     }
     let c3 = b[i2] | 0x20; // ASCII lower-case; non-ASCII bytes never equal l/e after this
     let ok = match c2 {
-        0x6C | 0x4C => c3 == b'l',                     // ll
-        0x76 | 0x56 | 0x72 | 0x52 => c3 == b'e',       // ve, re
+        0x6C | 0x4C => c3 == b'l',               // ll
+        0x76 | 0x56 | 0x72 | 0x52 => c3 == b'e', // ve, re
         _ => false,
     };
     if ok && b[i2] < 0x80 {

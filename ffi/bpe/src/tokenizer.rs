@@ -82,13 +82,20 @@ impl Tokenizer {
         }
 
         Self::check_specials(specials)?;
-        let special_ids: AHashMap<String, u32> =
-            specials.iter().enumerate().map(|(i, s)| (s.clone(), (n + i) as u32)).collect();
+        let special_ids: AHashMap<String, u32> = specials
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.clone(), (n + i) as u32))
+            .collect();
 
         let mut token_offsets = Vec::with_capacity(n + specials.len() + 1);
         let mut token_data = Vec::new();
         token_offsets.push(0);
-        for bytes in ranks.iter().map(|r| r.as_slice()).chain(specials.iter().map(|s| s.as_bytes())) {
+        for bytes in ranks
+            .iter()
+            .map(|r| r.as_slice())
+            .chain(specials.iter().map(|s| s.as_bytes()))
+        {
             token_data.extend_from_slice(bytes);
             token_offsets.push(token_data.len());
         }

@@ -95,7 +95,10 @@ fn count_pairs(words: &Words) -> PairMap<PairInfo> {
         .fold(PairMap::default, |mut m: PairMap<PairInfo>, w| {
             let c = words.count[w];
             for p in words.word(w).windows(2) {
-                let e = m.entry(pack(p[0], p[1])).or_insert_with(|| PairInfo { count: 0, pos: Vec::new() });
+                let e = m.entry(pack(p[0], p[1])).or_insert_with(|| PairInfo {
+                    count: 0,
+                    pos: Vec::new(),
+                });
                 e.count += c;
                 // Pairs of one word are visited together, so checking the
                 // last entry is enough to keep the list free of repeats.
@@ -171,7 +174,11 @@ pub(crate) fn train_merges(mut words: Words, num_merges: usize, done: &AtomicU64
     for (pair, info) in initial {
         pair_counts.insert(pair, info.count);
         if info.count > 0 {
-            jobs.push(MergeJob { pair, count: info.count as u64, pos: info.pos });
+            jobs.push(MergeJob {
+                pair,
+                count: info.count as u64,
+                pos: info.pos,
+            });
         }
     }
     let mut heap = OctonaryHeap::from(jobs);
@@ -213,7 +220,11 @@ pub(crate) fn train_merges(mut words: Words, num_merges: usize, done: &AtomicU64
         for (pair, pos) in updates.drain() {
             let cnt = pair_counts.get(&pair).copied().unwrap_or(0);
             if cnt > 0 {
-                heap.push(MergeJob { pair, count: cnt as u64, pos });
+                heap.push(MergeJob {
+                    pair,
+                    count: cnt as u64,
+                    pos,
+                });
             }
         }
         done.store(merges.len() as u64, AtomicOrdering::Relaxed);
@@ -225,7 +236,9 @@ pub(crate) fn train_merges(mut words: Words, num_merges: usize, done: &AtomicU64
 mod tests {
     use super::*;
 
-    fn deltas(ids: &[u32], a: u32, b: u32, new_id: u32) -> (Vec<u32>, Vec<((u32, u32), i64)>) {
+    type Deltas = Vec<((u32, u32), i64)>;
+
+    fn deltas(ids: &[u32], a: u32, b: u32, new_id: u32) -> (Vec<u32>, Deltas) {
         let mut v = ids.to_vec();
         let mut d = Vec::new();
         let n = merge_word(&mut v, a, b, new_id, |p, x| d.push((unpack(p), x)));
@@ -270,6 +283,9 @@ mod tests {
             *net.entry(p).or_insert(0) += x;
         }
         let net: Vec<_> = net.into_iter().filter(|&(_, x)| x != 0).collect();
-        assert_eq!(net, vec![((1, 2), -2), ((2, 3), -1), ((3, 1), -1), ((3, 9), 1), ((9, 3), 1)]);
+        assert_eq!(
+            net,
+            vec![((1, 2), -2), ((2, 3), -1), ((3, 1), -1), ((3, 9), 1), ((9, 3), 1)]
+        );
     }
 }

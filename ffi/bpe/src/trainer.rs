@@ -38,7 +38,10 @@ pub struct Trainer {
 
 impl std::fmt::Debug for Trainer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Trainer").field("pattern", &self.pattern).field("stats", &self.stats()).finish()
+        f.debug_struct("Trainer")
+            .field("pattern", &self.pattern)
+            .field("stats", &self.stats())
+            .finish()
     }
 }
 
@@ -153,7 +156,10 @@ impl Trainer {
 
     /// (merges done, merges requested) of the current or last training run.
     pub fn progress(&self) -> (u64, u64) {
-        (self.merges_done.load(Ordering::Relaxed), self.merges_total.load(Ordering::Relaxed))
+        (
+            self.merges_done.load(Ordering::Relaxed),
+            self.merges_total.load(Ordering::Relaxed),
+        )
     }
 
     pub fn stats(&self) -> TrainerStats {

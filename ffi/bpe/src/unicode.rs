@@ -33,7 +33,11 @@ impl ClassTable {
 
 /// Inclusive code point ranges of a single-class regex such as `\p{L}`.
 pub fn class_ranges(pattern: &str) -> Option<Vec<(u32, u32)>> {
-    let hir = regex_syntax::ParserBuilder::new().unicode(true).build().parse(pattern).ok()?;
+    let hir = regex_syntax::ParserBuilder::new()
+        .unicode(true)
+        .build()
+        .parse(pattern)
+        .ok()?;
     match hir.kind() {
         HirKind::Class(Class::Unicode(c)) => {
             Some(c.ranges().iter().map(|r| (r.start() as u32, r.end() as u32)).collect())

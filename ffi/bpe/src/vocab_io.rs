@@ -65,7 +65,10 @@ pub fn parse_ranks(data: &[u8], source: &str) -> Result<Vec<Vec<u8>>> {
         }
         ranks[rank] = Some((bytes, lineno));
     }
-    Ok(ranks.into_iter().map(|r| r.expect("every rank filled (pigeonhole)").0).collect())
+    Ok(ranks
+        .into_iter()
+        .map(|r| r.expect("every rank filled (pigeonhole)").0)
+        .collect())
 }
 
 /// Rank-file contents for a tokenizer.
@@ -108,7 +111,9 @@ fn parse_meta(data: &[u8], source: &str, num_ranks: usize) -> Result<(String, Ve
         .and_then(Value::as_u64)
         .ok_or_else(|| bad("missing integer field \"num_ranks\"".into()))?;
     if declared != num_ranks as u64 {
-        return Err(bad(format!("num_ranks is {declared} but {RANKS_FILE} holds {num_ranks} ranks")));
+        return Err(bad(format!(
+            "num_ranks is {declared} but {RANKS_FILE} holds {num_ranks} ranks"
+        )));
     }
     let specials = match obj.get("special_tokens") {
         None => Map::new(),
@@ -168,7 +173,8 @@ impl Tokenizer {
     /// Write tokenizer.tiktoken and tokenizer.json into `dir` (created if needed).
     pub fn save(&self, dir: impl AsRef<Path>) -> Result<()> {
         let dir = dir.as_ref();
-        fs::create_dir_all(dir).map_err(|e| BpeError::io(format!("{}: cannot create directory: {e}", dir.display())))?;
+        fs::create_dir_all(dir)
+            .map_err(|e| BpeError::io(format!("{}: cannot create directory: {e}", dir.display())))?;
         write_atomic(dir, RANKS_FILE, &format_ranks(self))?;
         write_atomic(dir, META_FILE, &format_meta(self))
     }
@@ -182,8 +188,10 @@ impl Tokenizer {
         let ranks_src = ranks_path.display().to_string();
         let ranks = parse_ranks(&read_file(&ranks_path)?, &ranks_src)?;
         let (pattern, specials) = parse_meta(&read_file(&meta_path)?, &meta_path.display().to_string(), ranks.len())?;
-        Tokenizer::from_ranks(ranks, &pattern, &specials)
-            .map_err(|e| BpeError { kind: e.kind, message: format!("{}: {}", dir.display(), e.message) })
+        Tokenizer::from_ranks(ranks, &pattern, &specials).map_err(|e| BpeError {
+            kind: e.kind,
+            message: format!("{}: {}", dir.display(), e.message),
+        })
     }
 
     /// Build from rank-file contents (e.g. GPT-2 / GPT-4 files for comparisons).

@@ -1,7 +1,7 @@
 // Shared test helpers: a seeded PRNG (no rand dependency), random "nasty"
 // Unicode strings, the real-text fixture, and a naive reference encoder
 // written straight from tiktoken's definition.
-#![allow(dead_code)]
+#![allow(dead_code)] // each test module uses a different subset
 
 use std::collections::HashMap;
 
@@ -28,14 +28,102 @@ impl Rng {
 /// Characters chosen to hit every branch of the split pattern and the
 /// Unicode classes around it.
 const PALETTE: &[&str] = &[
-    "a", "b", "Z", "s", "S", "t", "T", "d", "D", "m", "M", "l", "L", "v", "V", "r", "R", "e", "E", "x",
-    "0", "1", "7", "9", "٣", "３", "Ⅻ", "²", "½", // digits of other scripts, Nl, No
-    " ", " ", " ", "\t", "\n", "\r", "\r\n", "\u{0B}", "\u{0C}", "\u{85}", "\u{A0}", "\u{2003}", "\u{3000}",
-    "\u{2028}", "\u{1C}", "\u{1F}", "\u{200B}", "\u{FEFF}",
-    "'", "'", "’", "\"", ".", ",", "!", "?", "-", "(", ")", "#", "$", "/", "\\", "_", "*", "…", "—",
-    "ſ", "\u{212A}", "ß", "é", "e\u{301}", "\u{308}", "\u{301}", "ñ", "ø",
-    "中", "文", "日本", "한", "ᄀ", "ह", "ि", "्", "ก", "ั", "α", "Ω", "ж", "ש", "ع",
-    "😀", "👍🏽", "🇫🇷", "\u{1F600}\u{200D}\u{1F4BB}", "\u{E000}", "\u{10FFFF}",
+    "a",
+    "b",
+    "Z",
+    "s",
+    "S",
+    "t",
+    "T",
+    "d",
+    "D",
+    "m",
+    "M",
+    "l",
+    "L",
+    "v",
+    "V",
+    "r",
+    "R",
+    "e",
+    "E",
+    "x",
+    "0",
+    "1",
+    "7",
+    "9",
+    "٣",
+    "３",
+    "Ⅻ",
+    "²",
+    "½", // digits of other scripts, Nl, No
+    " ",
+    " ",
+    " ",
+    "\t",
+    "\n",
+    "\r",
+    "\r\n",
+    "\u{0B}",
+    "\u{0C}",
+    "\u{85}",
+    "\u{A0}",
+    "\u{2003}",
+    "\u{3000}",
+    "\u{2028}",
+    "\u{1C}",
+    "\u{1F}",
+    "\u{200B}",
+    "\u{FEFF}",
+    "'",
+    "'",
+    "’",
+    "\"",
+    ".",
+    ",",
+    "!",
+    "?",
+    "-",
+    "(",
+    ")",
+    "#",
+    "$",
+    "/",
+    "\\",
+    "_",
+    "*",
+    "…",
+    "—",
+    "ſ",
+    "\u{212A}",
+    "ß",
+    "é",
+    "e\u{301}",
+    "\u{308}",
+    "\u{301}",
+    "ñ",
+    "ø",
+    "中",
+    "文",
+    "日本",
+    "한",
+    "ᄀ",
+    "ह",
+    "ि",
+    "्",
+    "ก",
+    "ั",
+    "α",
+    "Ω",
+    "ж",
+    "ש",
+    "ع",
+    "😀",
+    "👍🏽",
+    "🇫🇷",
+    "\u{1F600}\u{200D}\u{1F4BB}",
+    "\u{E000}",
+    "\u{10FFFF}",
 ];
 
 pub fn random_string(rng: &mut Rng, max_len: usize) -> String {
@@ -75,9 +163,38 @@ pub fn fixture_docs() -> Vec<String> {
 /// Deterministic English-like synthetic corpus.
 pub fn synthetic_docs(seed: u64, n_docs: usize, words_per_doc: usize) -> Vec<String> {
     const WORDS: &[&str] = &[
-        "the", "of", "and", "to", "in", "is", "that", "whale", "ship", "captain", "sea", "water",
-        "It's", "we'll", "they're", "I've", "don't", "1851", "42", "3.14", "(see", "note)", "--",
-        "über", "naïve", "café", "東京", "😀", "THE", "Whale", "harpoon", "harpooneer",
+        "the",
+        "of",
+        "and",
+        "to",
+        "in",
+        "is",
+        "that",
+        "whale",
+        "ship",
+        "captain",
+        "sea",
+        "water",
+        "It's",
+        "we'll",
+        "they're",
+        "I've",
+        "don't",
+        "1851",
+        "42",
+        "3.14",
+        "(see",
+        "note)",
+        "--",
+        "über",
+        "naïve",
+        "café",
+        "東京",
+        "😀",
+        "THE",
+        "Whale",
+        "harpoon",
+        "harpooneer",
     ];
     let mut rng = Rng::new(seed);
     (0..n_docs)
@@ -126,7 +243,7 @@ pub fn reference_encode(tok: &Tokenizer, text: &str) -> Vec<u32> {
             for i in 0..parts.len().saturating_sub(1) {
                 let cat = [parts[i].as_slice(), parts[i + 1].as_slice()].concat();
                 if let Some(&r) = ranks.get(&cat) {
-                    if best.map_or(true, |(br, _)| r < br) {
+                    if best.is_none_or(|(br, _)| r < br) {
                         best = Some((r, i));
                     }
                 }

@@ -2,11 +2,9 @@
 // chunks, i.e. both merge paths), round trips over awkward text, batch ==
 // single, specials and decode errors.
 
-mod common;
-
 use std::sync::OnceLock;
 
-use common::{fixture_docs, random_string, reference_encode, synthetic_docs, train, Rng};
+use crate::common::{fixture_docs, random_string, reference_encode, synthetic_docs, train, Rng};
 use nanochat_bpe::{ErrorKind, Tokenizer};
 
 /// One shared tokenizer (training takes a moment) with specials.
@@ -126,7 +124,11 @@ fn decode_out_of_range_names_the_id() {
     let t = tok();
     let e = t.decode(&[1, 2, 4098, 5]).unwrap_err();
     assert_eq!(e.kind, ErrorKind::InvalidArgument);
-    assert!(e.message.contains("4098") && e.message.contains("vocab size 4098"), "{}", e.message);
+    assert!(
+        e.message.contains("4098") && e.message.contains("vocab size 4098"),
+        "{}",
+        e.message
+    );
 }
 
 #[test]

@@ -7,8 +7,19 @@ use std::ptr::{null, null_mut};
 
 use nanochat_bpe::ffi::*;
 
+/// bpe_last_error falls back to a process-wide "latest failure", so tests
+/// that read it must not interleave with each other.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn last_error() -> String {
-    unsafe { CStr::from_ptr(bpe_last_error()) }.to_str().unwrap().to_string()
+    unsafe { CStr::from_ptr(bpe_last_error()) }
+        .to_str()
+        .unwrap()
+        .to_string()
 }
 
 fn pack(texts: &[&[u8]]) -> (Vec<u8>, Vec<u64>) {
@@ -41,6 +52,7 @@ unsafe fn trained(specials: &str) -> *mut BpeTokenizer {
 
 #[test]
 fn happy_path() {
+    let _g = serial();
     unsafe {
         let tok = trained("<|bos|>\n<|eos|>\n");
         assert_eq!(last_error(), "");
@@ -67,7 +79,10 @@ fn happy_path() {
 
         let (data, offs) = pack(&[b"hello", b"", b"world hello"]);
         let (mut ids, mut n, mut oo) = (null_mut(), 0usize, null_mut());
-        assert_eq!(bpe_encode_batch(tok, data.as_ptr(), offs.as_ptr(), 3, &mut ids, &mut n, &mut oo), 0);
+        assert_eq!(
+            bpe_encode_batch(tok, data.as_ptr(), offs.as_ptr(), 3, &mut ids, &mut n, &mut oo),
+            0
+        );
         let o = std::slice::from_raw_parts(oo, 4).to_vec();
         assert_eq!((o[0], o[1], o[2], o[3] as usize), (0, o[1], o[1], n));
         bpe_free_u32(ids, n);
@@ -79,7 +94,10 @@ fn happy_path() {
 
         let (mut p, mut plen) = (null_mut(), 0usize);
         assert_eq!(bpe_pattern(tok, &mut p, &mut plen), 0);
-        assert_eq!(std::slice::from_raw_parts(p, plen), nanochat_bpe::DEFAULT_PATTERN.as_bytes());
+        assert_eq!(
+            std::slice::from_raw_parts(p, plen),
+            nanochat_bpe::DEFAULT_PATTERN.as_bytes()
+        );
         bpe_free_bytes(p, plen);
 
         let dir = std::env::temp_dir().join(format!("nanochat_bpe_ffi_{}", std::process::id()));
@@ -91,7 +109,10 @@ fn happy_path() {
         let ranks = std::fs::read(dir.join("tokenizer.tiktoken")).unwrap();
         let mut tok3 = null_mut();
         let sp = "<|x|>";
-        assert_eq!(bpe_tokenizer_from_ranks(ranks.as_ptr(), ranks.len(), null(), 0, sp.as_ptr(), sp.len(), &mut tok3), 0);
+        assert_eq!(
+            bpe_tokenizer_from_ranks(ranks.as_ptr(), ranks.len(), null(), 0, sp.as_ptr(), sp.len(), &mut tok3),
+            0
+        );
         assert_eq!(bpe_vocab_size(tok3), 271);
         bpe_tokenizer_free(tok2);
         bpe_tokenizer_free(tok3);
@@ -102,6 +123,7 @@ fn happy_path() {
 
 #[test]
 fn null_arguments_are_errors_not_crashes() {
+    let _g = serial();
     unsafe {
         let mut tok: *mut BpeTokenizer = null_mut();
         let mut tr: *mut BpeTrainer = null_mut();
@@ -118,7 +140,10 @@ fn null_arguments_are_errors_not_crashes() {
         assert_eq!(bpe_special_id(null(), null(), 0, null_mut()), 1);
         assert_eq!(bpe_token_bytes(null(), null_mut(), 0), 1);
         assert_eq!(bpe_pattern(null(), null_mut(), null_mut()), 1);
-        assert_eq!(bpe_encode_batch(null(), null(), null(), 0, null_mut(), null_mut(), null_mut()), 1);
+        assert_eq!(
+            bpe_encode_batch(null(), null(), null(), 0, null_mut(), null_mut(), null_mut()),
+            1
+        );
         assert_eq!(bpe_vocab_size(null()), 0);
         assert_eq!(bpe_num_ranks(null()), 0);
         assert_eq!(bpe_trainer_stats(null(), null_mut()), 0);
@@ -128,7 +153,7 @@ fn null_arguments_are_errors_not_crashes() {
         bpe_free_u32(null_mut(), 0);
         bpe_free_u64(null_mut(), 3);
         bpe_free_bytes(null_mut(), 0);
-        // a success clears the previous message
+        // a later success on this thread clears the message
         assert_eq!(bpe_trainer_new(null(), 0, &mut tr), 0);
         assert_eq!(last_error(), "");
         bpe_trainer_free(tr);
@@ -137,6 +162,7 @@ fn null_arguments_are_errors_not_crashes() {
 
 #[test]
 fn error_codes_and_messages() {
+    let _g = serial();
     unsafe {
         let mut tr: *mut BpeTrainer = null_mut();
         assert_eq!(bpe_trainer_new(b"(".as_ptr(), 1, &mut tr), 1);
@@ -180,7 +206,10 @@ fn error_codes_and_messages() {
         assert_eq!(bpe_tokenizer_load(missing.as_ptr(), missing.len(), &mut t2), 2);
         assert!(last_error().contains("tokenizer.tiktoken: file not found"));
         let junk = b"not base64!! 0\n";
-        assert_eq!(bpe_tokenizer_from_ranks(junk.as_ptr(), junk.len(), null(), 0, null(), 0, &mut t2), 1);
+        assert_eq!(
+            bpe_tokenizer_from_ranks(junk.as_ptr(), junk.len(), null(), 0, null(), 0, &mut t2),
+            1
+        );
         assert!(last_error().contains("line 1"));
 
         assert_eq!(bpe_set_num_threads(2), 0);
@@ -191,13 +220,47 @@ fn error_codes_and_messages() {
 }
 
 #[test]
-fn last_error_is_per_thread() {
+fn last_error_of_another_thread_is_visible() {
+    // Deno's `nonblocking` symbols run on a worker thread while the caller
+    // reads bpe_last_error on the main thread: the latest outcome wins.
+    let _g = serial();
     unsafe {
         let mut tr: *mut BpeTrainer = null_mut();
+        // an older failure on this thread...
         assert_eq!(bpe_trainer_new(b"(".as_ptr(), 1, &mut tr), 1);
-        let here = last_error();
-        let there = std::thread::spawn(|| last_error()).join().unwrap();
-        assert!(!here.is_empty());
-        assert_eq!(there, "");
+        assert_eq!(bpe_trainer_new(null(), 0, &mut tr), 0);
+        let tr_addr = tr as usize;
+        // ...then a failure on a worker thread
+        let rc = std::thread::spawn(move || {
+            let mut tok = null_mut();
+            bpe_trainer_train(tr_addr as *mut BpeTrainer, 300, null(), 0, &mut tok)
+        })
+        .join()
+        .unwrap();
+        assert_eq!(rc, 1);
+        assert!(last_error().contains("no text was fed"), "{}", last_error());
+        // polling progress/stats (as a host does during training) keeps it
+        let mut stats = [0u64; 4];
+        assert_eq!(bpe_trainer_stats(tr, stats.as_mut_ptr()), 4);
+        bpe_trainer_progress(tr, null_mut(), null_mut());
+        assert!(last_error().contains("no text was fed"), "{}", last_error());
+
+        // A thread that failed and nothing failed since sees its own message.
+        let own = std::thread::spawn(move || {
+            let mut tok = null_mut();
+            bpe_trainer_train(tr_addr as *mut BpeTrainer, 100, null(), 0, &mut tok);
+            last_error()
+        })
+        .join()
+        .unwrap();
+        assert!(own.contains("at least 256"), "{own}");
+        // and this thread now sees that newer failure too, until its next call
+        assert!(last_error().contains("at least 256"), "{}", last_error());
+        let mut id = 0u32;
+        assert_eq!(bpe_set_num_threads(0), 0);
+        assert_eq!(last_error(), "");
+        assert_eq!(bpe_special_id(null(), null(), 0, &mut id), 1);
+        assert!(last_error().contains("tokenizer is NULL"));
+        bpe_trainer_free(tr);
     }
 }

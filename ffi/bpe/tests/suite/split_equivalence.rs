@@ -2,9 +2,7 @@
 // the default pattern: checked on real text and on seeded random Unicode.
 // Set NANOCHAT_BPE_TEXT=/path/to/file.txt to also check a large file.
 
-mod common;
-
-use common::{fixture_docs, random_string, Rng};
+use crate::common::{fixture_docs, random_string, Rng};
 use nanochat_bpe::unicode::class_ranges;
 use nanochat_bpe::{Splitter, DEFAULT_PATTERN};
 
@@ -12,7 +10,11 @@ fn assert_same_split(fast: &Splitter, slow: &Splitter, text: &str) {
     let a = fast.split(text).unwrap();
     let b = slow.split(text).unwrap();
     if a != b {
-        let i = a.iter().zip(&b).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len()));
+        let i = a
+            .iter()
+            .zip(&b)
+            .position(|(x, y)| x != y)
+            .unwrap_or(a.len().min(b.len()));
         panic!(
             "split differs at chunk {i}: scanner {:?} vs regex {:?}\ntext: {text:?}",
             a.get(i..(i + 3).min(a.len())),
@@ -23,7 +25,10 @@ fn assert_same_split(fast: &Splitter, slow: &Splitter, text: &str) {
 
 fn splitters() -> (Splitter, Splitter) {
     let fast = Splitter::new(DEFAULT_PATTERN).unwrap();
-    assert!(matches!(fast, Splitter::Default(_)), "default pattern must select the scanner");
+    assert!(
+        matches!(fast, Splitter::Default(_)),
+        "default pattern must select the scanner"
+    );
     (fast, Splitter::new_regex(DEFAULT_PATTERN).unwrap())
 }
 
@@ -61,11 +66,54 @@ fn scanner_matches_regex_on_random_unicode() {
 fn scanner_matches_regex_on_edge_cases() {
     let (fast, slow) = splitters();
     let cases = [
-        "", " ", "  ", "\n", "\r\n", " \n ", "a", "'", "''", "'s", "'S", "'ll", "'LL", "'lL", "'Ve", "'RE",
-        "'ſ", "'\u{212A}", "'x", "'l", "'le", "don't", "DON'T", "I'M", "we'LL", "'sorry", "x'",
-        "hello  world", "hello   \n\n  world  ", "   ", "\t\tx", "a\u{A0}b", "1234567", "12a34",
-        "٣٣٣", "!!!\n\n", " !!!\r\n\r\nx", " ?", "? ", "...", "e\u{301}\u{301}", "\u{301}abc",
-        "😀😀 😀", "  \u{3000}x", "x\u{85}\u{85}", "\u{1C}\u{1D}", "a\r\n\r\n\tb", "\n \n \n ",
+        "",
+        " ",
+        "  ",
+        "\n",
+        "\r\n",
+        " \n ",
+        "a",
+        "'",
+        "''",
+        "'s",
+        "'S",
+        "'ll",
+        "'LL",
+        "'lL",
+        "'Ve",
+        "'RE",
+        "'ſ",
+        "'\u{212A}",
+        "'x",
+        "'l",
+        "'le",
+        "don't",
+        "DON'T",
+        "I'M",
+        "we'LL",
+        "'sorry",
+        "x'",
+        "hello  world",
+        "hello   \n\n  world  ",
+        "   ",
+        "\t\tx",
+        "a\u{A0}b",
+        "1234567",
+        "12a34",
+        "٣٣٣",
+        "!!!\n\n",
+        " !!!\r\n\r\nx",
+        " ?",
+        "? ",
+        "...",
+        "e\u{301}\u{301}",
+        "\u{301}abc",
+        "😀😀 😀",
+        "  \u{3000}x",
+        "x\u{85}\u{85}",
+        "\u{1C}\u{1D}",
+        "a\r\n\r\n\tb",
+        "\n \n \n ",
     ];
     for c in cases {
         assert_same_split(&fast, &slow, c);
@@ -76,10 +124,11 @@ fn scanner_matches_regex_on_edge_cases() {
 fn contraction_case_folds_match_regex_syntax() {
     // The scanner hard-codes which chars `(?i:...)` accepts after an
     // apostrophe; derive the truth from regex-syntax and compare.
-    let set = |p: &str| -> Vec<u32> {
-        class_ranges(p).unwrap().into_iter().flat_map(|(a, b)| a..=b).collect()
-    };
-    let mut sdmt = vec!['s', 'S', 'd', 'D', 'm', 'M', 't', 'T', 'ſ'].into_iter().map(|c| c as u32).collect::<Vec<_>>();
+    let set = |p: &str| -> Vec<u32> { class_ranges(p).unwrap().into_iter().flat_map(|(a, b)| a..=b).collect() };
+    let mut sdmt = vec!['s', 'S', 'd', 'D', 'm', 'M', 't', 'T', 'ſ']
+        .into_iter()
+        .map(|c| c as u32)
+        .collect::<Vec<_>>();
     sdmt.sort();
     assert_eq!(set("(?i:[sdmt])"), sdmt);
     assert_eq!(set("(?i:l)"), vec!['L' as u32, 'l' as u32]);

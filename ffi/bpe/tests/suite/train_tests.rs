@@ -1,9 +1,7 @@
 // Training: hand-worked merge sequences (including the tie-break toward the
 // smaller pair), determinism across runs and thread counts, and errors.
 
-mod common;
-
-use common::{fixture_docs, synthetic_docs};
+use crate::common::{fixture_docs, synthetic_docs};
 use nanochat_bpe::{set_num_threads, ErrorKind, Trainer};
 
 fn merges(texts: &[&str], num_ranks: u32) -> Vec<(u32, u32)> {
@@ -31,7 +29,10 @@ fn hand_computed_merges_single_word() {
     // 6. (258,260) < (260,259) -> 261:                  261 259
     // 7. (261,259) -> 262, and nothing is left to merge.
     let m = merges(&["aaabdaaabac"], 263);
-    assert_eq!(m, vec![(A, A), (A, B), (256, 257), (A, C), (D, 258), (258, 260), (261, 259)]);
+    assert_eq!(
+        m,
+        vec![(A, A), (A, B), (256, 257), (A, C), (D, 258), (258, 260), (261, 259)]
+    );
 
     let tok = Trainer::new(None).map(|t| {
         t.feed(&["aaabdaaabac"]).unwrap();
@@ -144,4 +145,34 @@ fn custom_pattern_training() {
     assert_eq!(t.train_merges(257).unwrap(), vec![(A, B)]);
     let tok = t.train(257, &[]).unwrap();
     assert_eq!(tok.pattern(), r"\S+|\s+");
+}
+
+#[test]
+fn progress_is_readable_from_another_thread_during_training() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let t = Arc::new(Trainer::new(None).unwrap());
+    t.feed(&synthetic_docs(11, 400, 300)).unwrap();
+    t.feed(&fixture_docs()).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let poller = {
+        let (t, stop) = (t.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                seen.push(t.progress());
+                std::thread::yield_now();
+            }
+            seen
+        })
+    };
+    t.train(3000, &[]).unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let seen = poller.join().unwrap();
+    assert!(!seen.is_empty());
+    for w in seen.windows(2) {
+        assert!(w[0].0 <= w[1].0 || w[1].1 == 0, "progress went backwards: {w:?}");
+    }
+    assert!(seen.iter().all(|&(d, n)| d <= n));
+    assert_eq!(t.progress(), (2744, 2744));
 }

@@ -1,12 +1,10 @@
 // Save/load: round trip, atomic output files, and clear errors for broken
 // directories and rank files.
 
-mod common;
-
 use std::fs;
 use std::path::PathBuf;
 
-use common::{fixture_docs, train};
+use crate::common::{fixture_docs, train};
 use nanochat_bpe::{ErrorKind, Tokenizer, DEFAULT_PATTERN};
 
 fn tmpdir(name: &str) -> PathBuf {
@@ -24,10 +22,17 @@ fn save_load_round_trip() {
     let t = small_tok();
     let d = tmpdir("roundtrip");
     t.save(&d).unwrap();
-    let names: Vec<String> = fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let names: Vec<String> = fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
     let mut names = names;
     names.sort();
-    assert_eq!(names, vec!["tokenizer.json", "tokenizer.tiktoken"], "no temp files left behind");
+    assert_eq!(
+        names,
+        vec!["tokenizer.json", "tokenizer.tiktoken"],
+        "no temp files left behind"
+    );
     let meta: serde_json::Value = serde_json::from_slice(&fs::read(d.join("tokenizer.json")).unwrap()).unwrap();
     assert_eq!(meta["pattern"], DEFAULT_PATTERN);
     assert_eq!(meta["num_ranks"], 600);
@@ -62,7 +67,9 @@ fn broken_dir(name: &str, ranks: &str, meta: &str) -> PathBuf {
 
 fn byte_ranks() -> String {
     use base64::Engine;
-    (0..=255u8).map(|b| format!("{} {}\n", base64::engine::general_purpose::STANDARD.encode([b]), b)).collect()
+    (0..=255u8)
+        .map(|b| format!("{} {}\n", base64::engine::general_purpose::STANDARD.encode([b]), b))
+        .collect()
 }
 
 const META_256: &str = r#"{"pattern": "\\w+|\\s+", "special_tokens": {}, "num_ranks": 256}"#;
@@ -95,18 +102,29 @@ fn bad_base64_names_the_line() {
     let ranks = byte_ranks().replacen("AQ== 1", "A?Q== 1", 1);
     let (k, m) = load_err(&broken_dir("b64", &ranks, META_256));
     assert_eq!(k, ErrorKind::InvalidArgument);
-    assert!(m.contains("line 2") && m.contains("bad base64") && m.contains("tokenizer.tiktoken"), "{m}");
+    assert!(
+        m.contains("line 2") && m.contains("bad base64") && m.contains("tokenizer.tiktoken"),
+        "{m}"
+    );
 }
 
 #[test]
 fn bad_rank_lines() {
     let (_, m) = load_err(&broken_dir("dup", &byte_ranks().replacen(" 1\n", " 0\n", 1), META_256));
     assert!(m.contains("rank 0 appears twice (lines 1 and 2)"), "{m}");
-    let (_, m) = load_err(&broken_dir("gap", &byte_ranks().replacen(" 255\n", " 300\n", 1), META_256));
+    let (_, m) = load_err(&broken_dir(
+        "gap",
+        &byte_ranks().replacen(" 255\n", " 300\n", 1),
+        META_256,
+    ));
     assert!(m.contains("line 256") && m.contains("out of range"), "{m}");
     let (_, m) = load_err(&broken_dir("fields", &byte_ranks().replacen(" 7\n", "\n", 1), META_256));
     assert!(m.contains("line 8") && m.contains("expected"), "{m}");
-    let (_, m) = load_err(&broken_dir("rank", &byte_ranks().replacen(" 7\n", " seven\n", 1), META_256));
+    let (_, m) = load_err(&broken_dir(
+        "rank",
+        &byte_ranks().replacen(" 7\n", " seven\n", 1),
+        META_256,
+    ));
     assert!(m.contains("bad rank"), "{m}");
     // the same bytes under two ranks
     let extra = byte_ranks() + "YQ== 256\n";
@@ -151,7 +169,9 @@ fn from_rank_file_with_non_identity_byte_ranks() {
     // GPT-2 style: single bytes need not have rank == byte value.
     use base64::Engine;
     let e = base64::engine::general_purpose::STANDARD;
-    let mut lines: Vec<String> = (0..=255u8).map(|b| format!("{} {}", e.encode([b]), 255 - b as u32)).collect();
+    let mut lines: Vec<String> = (0..=255u8)
+        .map(|b| format!("{} {}", e.encode([b]), 255 - b as u32))
+        .collect();
     lines.push(format!("{} 256", e.encode(b"ab")));
     let t = Tokenizer::from_rank_file(lines.join("\n").as_bytes(), r"\w+|\s+", &["<|end|>".into()]).unwrap();
     assert_eq!(t.encode("abc").unwrap(), vec![256, 255 - 99]);
