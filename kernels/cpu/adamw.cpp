@@ -18,7 +18,7 @@ void adamw_update(float* p, const float* g, float* m, float* v, int64_t n, const
   const float decay = (float)(1.0 - h.lr * h.weight_decay);
   const float b1c = (float)(1.0 - h.beta1), b2 = (float)h.beta2, b2c = (float)(1.0 - h.beta2);
   const float eps = (float)h.eps, gs = (float)h.grad_scale;
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= kMinParallelWork)
   for (int64_t i = 0; i < n; i++) {
     const float gi = g[i] * gs;
     const float mi = m[i] + b1c * (gi - m[i]);

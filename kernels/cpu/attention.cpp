@@ -54,7 +54,7 @@ bool attention_forward(T* out, int64_t ldo, T* lse, const T* q, int64_t ldq, con
   T* scratch = alloc_scratch<T>(nthreads, per_thread);
   if (!scratch) return false;
 
-#pragma omp parallel num_threads(nthreads)
+#pragma omp parallel num_threads(nthreads) if (attention_flops(s, false) >= kMinParallelFlops)
   {
     T* S = scratch + (int64_t)omp_get_thread_num() * per_thread;
 #pragma omp for schedule(dynamic, 1)
@@ -103,7 +103,7 @@ bool attention_backward(T* dq, T* dk, T* dv, int64_t ldd, const T* dout, int64_t
   T* scratch = alloc_scratch<T>(nthreads, per_thread);
   if (!scratch) return false;
 
-#pragma omp parallel num_threads(nthreads)
+#pragma omp parallel num_threads(nthreads) if (attention_flops(s, true) >= kMinParallelFlops)
   {
     T* P = scratch + (int64_t)omp_get_thread_num() * per_thread;
     T* dP = P + kQBlock * Tn;
@@ -158,15 +158,15 @@ bool attention_backward(T* dq, T* dk, T* dv, int64_t ldd, const T* dout, int64_t
   return true;
 }
 
-template bool attention_forward<float>(float*, int64_t, float*, const float*, int64_t, const float*, int64_t,
-                                       int64_t, const float*, int64_t, int64_t, const AttnShape&);
+template bool attention_forward<float>(float*, int64_t, float*, const float*, int64_t, const float*, int64_t, int64_t,
+                                       const float*, int64_t, int64_t, const AttnShape&);
 template bool attention_forward<double>(double*, int64_t, double*, const double*, int64_t, const double*, int64_t,
                                         int64_t, const double*, int64_t, int64_t, const AttnShape&);
-template bool attention_backward<float>(float*, float*, float*, int64_t, const float*, int64_t, const float*,
-                                        int64_t, const float*, const float*, const float*, const float*, int64_t,
+template bool attention_backward<float>(float*, float*, float*, int64_t, const float*, int64_t, const float*, int64_t,
+                                        const float*, const float*, const float*, const float*, int64_t,
                                         const AttnShape&);
-template bool attention_backward<double>(double*, double*, double*, int64_t, const double*, int64_t,
-                                         const double*, int64_t, const double*, const double*, const double*,
-                                         const double*, int64_t, const AttnShape&);
+template bool attention_backward<double>(double*, double*, double*, int64_t, const double*, int64_t, const double*,
+                                         int64_t, const double*, const double*, const double*, const double*, int64_t,
+                                         const AttnShape&);
 
 }  // namespace nc

@@ -1,6 +1,9 @@
 // context.cpp — the context handle (device, threads, flags) and the small runtime helpers every call
 // uses: aligned buffers, thread-count scoping, wall clock and profiling scopes.
 #include <omp.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#endif
 
 #include <chrono>
 #include <cstdlib>
@@ -43,8 +46,35 @@ double wall_seconds() {
   return std::chrono::duration<double>(clock::now().time_since_epoch()).count();
 }
 
-ThreadScope::ThreadScope(const NcContext* ctx) {
+#if defined(__x86_64__) || defined(__i386__)
+static unsigned get_csr() { return _mm_getcsr(); }
+static void set_csr(unsigned v) { _mm_setcsr(v); }
+static constexpr unsigned kFtzDaz = 0x8040;  // MXCSR flush-to-zero (bit 15) | denormals-are-zero (bit 6)
+#else
+static unsigned get_csr() { return 0; }
+static void set_csr(unsigned) {}
+static constexpr unsigned kFtzDaz = 0;
+#endif
+
+// Team size whose worker threads already have FTZ/DAZ, per calling thread (OpenMP pools are per
+// master thread).
+static thread_local int tl_ftz_team = 0;
+
+ThreadScope::ThreadScope(const NcContext* ctx) : saved_csr(get_csr()), saved_threads(omp_get_max_threads()) {
   if (ctx && ctx->num_threads > 0) omp_set_num_threads(ctx->num_threads);
+  if (!kFtzDaz) return;
+  set_csr(saved_csr | kFtzDaz);
+  const int team = omp_get_max_threads();
+  if (team > 1 && tl_ftz_team != team) {
+#pragma omp parallel
+    set_csr(get_csr() | kFtzDaz);
+    tl_ftz_team = team;
+  }
+}
+
+ThreadScope::~ThreadScope() {
+  set_csr(saved_csr);
+  if (omp_get_max_threads() != saved_threads) omp_set_num_threads(saved_threads);
 }
 
 ProfileScope::ProfileScope(NcModel* m) : prof(nullptr), t0(0) {

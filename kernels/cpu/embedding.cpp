@@ -4,7 +4,6 @@
 #include <omp.h>
 
 #include <algorithm>
-
 #include <cstring>
 
 #include "ops.h"
@@ -13,13 +12,13 @@ namespace nc {
 
 template <typename T>
 void embedding_forward(T* out, const T* wte, const int32_t* idx, int64_t N, int64_t C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C >= kMinParallelWork)
   for (int64_t n = 0; n < N; n++) std::memcpy(out + n * C, wte + (int64_t)idx[n] * C, sizeof(T) * (size_t)C);
 }
 
 template <typename T>
 void embedding_backward(T* dwte, const T* dout, const int32_t* idx, int64_t N, int64_t C) {
-#pragma omp parallel
+#pragma omp parallel if (N * C >= kMinParallelWork)
   {
     int nt = omp_get_num_threads(), tid = omp_get_thread_num();
     // Channel slice of this thread, in multiples of 16 floats to keep cache lines apart.

@@ -49,13 +49,21 @@ extern "C" NC_API const char* nc_last_error(const NcContext* ctx) {
 
 extern "C" NC_API const char* nc_status_string(int32_t status) {
   switch (status) {
-    case NC_OK: return "ok";
-    case NC_ERR_INVALID_ARGUMENT: return "invalid argument";
-    case NC_ERR_OUT_OF_RANGE: return "out of range";
-    case NC_ERR_OUT_OF_MEMORY: return "out of memory";
-    case NC_ERR_UNSUPPORTED: return "unsupported";
-    case NC_ERR_STATE: return "invalid state";
-    case NC_ERR_INTERNAL: return "internal error";
-    default: return "unknown status";
+    case NC_OK:
+      return "ok";
+    case NC_ERR_INVALID_ARGUMENT:
+      return "invalid argument";
+    case NC_ERR_OUT_OF_RANGE:
+      return "out of range";
+    case NC_ERR_OUT_OF_MEMORY:
+      return "out of memory";
+    case NC_ERR_UNSUPPORTED:
+      return "unsupported";
+    case NC_ERR_STATE:
+      return "invalid state";
+    case NC_ERR_INTERNAL:
+      return "internal error";
+    default:
+      return "unknown status";
   }
 }

@@ -10,13 +10,13 @@
 struct NcContext;
 
 // Formats the message, stores it for `ctx` (may be null) and in the global fallback, returns `status`.
-int32_t nc_record_error(const NcContext* ctx, int32_t status, const char* file, int line, const char* fmt,
-                        ...) __attribute__((format(printf, 5, 6)));
+int32_t nc_record_error(const NcContext* ctx, int32_t status, const char* file, int line, const char* fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 #define NC_FAIL(ctx, status, ...) return nc_record_error((ctx), (status), __FILE__, __LINE__, __VA_ARGS__)
 
-#define NC_REQUIRE(ctx, cond, status, ...)   \
-  do {                                       \
+#define NC_REQUIRE(ctx, cond, status, ...)          \
+  do {                                              \
     if (!(cond)) NC_FAIL(ctx, status, __VA_ARGS__); \
   } while (0)
 
@@ -24,9 +24,9 @@ int32_t nc_record_error(const NcContext* ctx, int32_t status, const char* file, 
   NC_REQUIRE(ctx, (ptr) != nullptr, NC_ERR_INVALID_ARGUMENT, "%s must not be NULL", #ptr)
 
 // Propagates a non-zero status from a helper that has already recorded its message.
-#define NC_TRY(expr)                      \
-  do {                                    \
-    int32_t nc_status_ = (expr);          \
+#define NC_TRY(expr)                            \
+  do {                                          \
+    int32_t nc_status_ = (expr);                \
     if (nc_status_ != NC_OK) return nc_status_; \
   } while (0)
 

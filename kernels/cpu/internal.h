@@ -40,7 +40,7 @@ struct ParamEntry {
   int64_t shape[2];
   int64_t offset;  // in floats, into NcModel::w and NcModel::g
   int64_t numel;
-  int group;       // NC_GROUP_*
+  int group;  // NC_GROUP_*
 };
 
 // One row of the optimizer-state table; offset into NcModel::opt.
@@ -101,8 +101,8 @@ struct NcModel {
   FloatBuf rope_sin;
 
   std::vector<StateEntry> states;
-  FloatBuf opt;           // optimizer state (allocated on first use)
-  int64_t opt_step = 0;   // AdamW step count t
+  FloatBuf opt;          // optimizer state (allocated on first use)
+  int64_t opt_step = 0;  // AdamW step count t
   FloatBuf muon_scratch;
 
   Workspace train_ws;  // forward_backward
@@ -131,10 +131,17 @@ struct NcKVCache {
 
 namespace nc {
 
-// Sets the calling thread's OpenMP thread count (which OpenBLAS's OpenMP build follows too) for the
-// duration of an API call.
+// For the duration of an API call: sets the calling thread's OpenMP thread count (which OpenBLAS's
+// OpenMP build follows too), and turns on flush-to-zero / denormals-are-zero (x86 MXCSR) on the calling
+// thread and on its OpenMP worker threads. Tiny gradients (early training, Muon's Newton-Schulz on a
+// near-zero matrix) otherwise produce subnormal floats that run ~15x slower; GPUs flush them anyway.
+// The caller's floating-point state and thread count are restored on return (the worker threads, owned by the OpenMP
+// runtime, keep FTZ/DAZ).
 struct ThreadScope {
   explicit ThreadScope(const NcContext* ctx);
+  ~ThreadScope();
+  unsigned saved_csr;
+  int saved_threads;  // the calling thread's OpenMP thread count, restored too
 };
 
 // Times an API call into model->prof when the context has NC_CONTEXT_PROFILE, and makes the model's
@@ -163,7 +170,8 @@ void build_param_table(const NcModelConfig& cfg, std::vector<ParamEntry>& table,
 void fill_param_info(NcParamInfo* info, const char* name, const ParamEntry& e, int param_index);
 
 // Workspaces (workspace.cpp).
-int32_t workspace_ensure(NcModel* m, Workspace& ws, int64_t rows, bool train);
+// head: also allocate the chunk of logits the loss head works in (not needed by the KV cache).
+int32_t workspace_ensure(NcModel* m, Workspace& ws, int64_t rows, bool train, bool head = true);
 // Lazily allocated model state (model.cpp).
 int32_t ensure_grads(NcModel* m);
 int32_t ensure_optim_state(NcModel* m);
@@ -171,7 +179,7 @@ int32_t ensure_optim_state(NcModel* m);
 // The shared forward pass (model.cpp): embeddings, blocks, final norm into ws.xf.
 // With a cache, keys/values are appended to it at `pos0` and attention reads the whole prefix.
 int32_t forward_body(NcModel* m, Workspace& ws, const int32_t* tokens, int64_t B, int64_t T, int64_t pos0,
-                  NcKVCache* cache);
+                     NcKVCache* cache);
 // Validates B, T and token ids for training/eval calls.
 int32_t check_tokens(const NcModel* m, const int32_t* tokens, int64_t n, const char* what);
 

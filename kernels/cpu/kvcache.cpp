@@ -5,6 +5,7 @@
 // cache, and returns the last token's logits per row; decode is prefill with T = 1.
 #include <algorithm>
 #include <cstring>
+#include <memory>
 
 #include "errors.h"
 #include "gemm.h"
@@ -23,17 +24,16 @@ NC_API int32_t nc_kvcache_create(NcModel* m, int32_t batch, int32_t max_len, NcK
     NC_REQUIRE(m->ctx, batch >= 1, NC_ERR_INVALID_ARGUMENT, "batch must be >= 1, got %d", batch);
     NC_REQUIRE(m->ctx, max_len >= 1 && max_len <= m->rope_len, NC_ERR_OUT_OF_RANGE,
                "max_len = %d must be in [1, 10 * sequence_len = %lld]", max_len, (long long)m->rope_len);
-    NcKVCache* c = new NcKVCache();
+    std::unique_ptr<NcKVCache> owner(new NcKVCache());
+    NcKVCache* c = owner.get();
     c->model = m;
     c->batch = batch;
     c->max_len = max_len;
     const int64_t n = m->L * batch * (int64_t)max_len * m->Hkv * m->D;
-    if (!c->k.alloc(n, false) || !c->v.alloc(n, false)) {
-      delete c;
+    if (!c->k.alloc(n, false) || !c->v.alloc(n, false))
       NC_FAIL(m->ctx, NC_ERR_OUT_OF_MEMORY, "out of memory allocating a KV cache (%.1f MiB)", 2.0 * n * 4 / 1048576.0);
-    }
     m->live_caches++;
-    *out_cache = c;
+    *out_cache = owner.release();
     return NC_OK;
   });
 }
@@ -65,8 +65,8 @@ NC_API int32_t nc_kvcache_copy(NcKVCache* dst, const NcKVCache* src) {
   NC_REQUIRE(m->ctx, src->model == m, NC_ERR_INVALID_ARGUMENT, "caches belong to different models");
   NC_REQUIRE(m->ctx, src->batch == dst->batch || src->batch == 1, NC_ERR_INVALID_ARGUMENT,
              "source batch %d must equal destination batch %d or be 1", src->batch, dst->batch);
-  NC_REQUIRE(m->ctx, src->pos <= dst->max_len, NC_ERR_OUT_OF_RANGE,
-             "source position %d exceeds destination max_len %d", src->pos, dst->max_len);
+  NC_REQUIRE(m->ctx, src->pos <= dst->max_len, NC_ERR_OUT_OF_RANGE, "source position %d exceeds destination max_len %d",
+             src->pos, dst->max_len);
   if (src == dst) return NC_OK;
   const int64_t KV = m->Hkv * m->D, n = (int64_t)src->pos * KV;
   for (int64_t l = 0; l < m->L; l++) {
@@ -98,12 +98,11 @@ NC_API int32_t nc_model_prefill(NcModel* m, NcKVCache* c, const int32_t* tokens,
     ThreadScope threads(m->ctx);
     ProfileScope profile(m);
     Workspace& ws = c->ws;
-    NC_TRY(workspace_ensure(m, ws, N, false));
+    NC_TRY(workspace_ensure(m, ws, N, false, false));
     NC_TRY(forward_body(m, ws, tokens, B, T, c->pos, c));
     const int64_t C = m->C, V = m->V;
     float* last = ws.act4;  // [B, C] gathered last rows (act4 holds N*4C >= B*C floats)
-    for (int64_t b = 0; b < B; b++)
-      std::memcpy(last + b * C, ws.xf + (b * T + T - 1) * C, sizeof(float) * (size_t)C);
+    for (int64_t b = 0; b < B; b++) std::memcpy(last + b * C, ws.xf + (b * T + T - 1) * C, sizeof(float) * (size_t)C);
     gemm(false, true, (int64_t)B, V, C, 1.0f, last, C, m->wp(m->idx_lm_head()), C, 0.0f, out_logits_last, V);
     softcap_apply(out_logits_last, (int64_t)B * V, m->cfg.softcap);
     c->pos += T;

@@ -7,7 +7,7 @@ namespace nc {
 
 template <typename T>
 void relu2_forward(T* out, const T* h, int64_t n) {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= kMinParallelWork)
   for (int64_t i = 0; i < n; i++) {
     T r = h[i] > 0 ? h[i] : (T)0;
     out[i] = r * r;
@@ -16,7 +16,7 @@ void relu2_forward(T* out, const T* h, int64_t n) {
 
 template <typename T>
 void relu2_backward(T* dh, const T* dout, const T* h, int64_t n) {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= kMinParallelWork)
   for (int64_t i = 0; i < n; i++) {
     T r = h[i] > 0 ? h[i] : (T)0;
     dh[i] = dout[i] * 2 * r;

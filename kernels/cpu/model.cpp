@@ -6,13 +6,14 @@
 //   mlp:  c_proj(relu(c_fc(x))^2).  No biases; lm_head is untied from wte.
 // Activations are [N = B*T, width] row-major; weights are nn.Linear's [out, in], so a layer is
 // y = x W^T (GEMM NoTrans/Trans), dx = dy W, and dW += dy^T x.
-// The head is chunked over rows: logits for kLogitsChunk rows at a time go through softcap+CE and
-// straight back through lm_head, so the [N, V] logits never exist in full during training.
+// The head is chunked over rows: logits for Workspace::chunk_rows rows at a time (512 at vocab 65536)
+// go through softcap+CE and straight back through lm_head, so the [N, V] logits never exist in full.
 #include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 
 #include "errors.h"
 #include "gemm.h"
@@ -29,8 +30,8 @@ int32_t check_tokens(const NcModel* m, const int32_t* tokens, int64_t n, const c
       break;
     }
   }
-  NC_REQUIRE(m->ctx, bad < 0, NC_ERR_OUT_OF_RANGE, "%s[%lld] = %d is not a token id in [0, %d)", what,
-             (long long)bad, bad < 0 ? 0 : tokens[bad], m->cfg.vocab_size);
+  NC_REQUIRE(m->ctx, bad < 0, NC_ERR_OUT_OF_RANGE, "%s[%lld] = %d is not a token id in [0, %d)", what, (long long)bad,
+             bad < 0 ? 0 : tokens[bad], m->cfg.vocab_size);
   return NC_OK;
 }
 
@@ -50,8 +51,8 @@ static int32_t check_targets(const NcModel* m, const int32_t* targets, int64_t n
 }
 
 static int32_t check_batch(const NcModel* m, int32_t B, int32_t T) {
-  NC_REQUIRE(m->ctx, B >= 1 && B <= m->cfg.max_batch, NC_ERR_OUT_OF_RANGE, "B = %d must be in [1, max_batch = %d]",
-             B, m->cfg.max_batch);
+  NC_REQUIRE(m->ctx, B >= 1 && B <= m->cfg.max_batch, NC_ERR_OUT_OF_RANGE, "B = %d must be in [1, max_batch = %d]", B,
+             m->cfg.max_batch);
   NC_REQUIRE(m->ctx, T >= 1 && T <= m->cfg.sequence_len, NC_ERR_OUT_OF_RANGE,
              "T = %d must be in [1, sequence_len = %d]", T, m->cfg.sequence_len);
   return NC_OK;
@@ -92,7 +93,7 @@ int32_t forward_body(NcModel* m, Workspace& ws, const int32_t* tokens, int64_t B
       const int64_t KV = Hkv * D, ML = cache->max_len;
       float* kc = cache->k.p + l * B * ML * KV;
       float* vc = cache->v.p + l * B * ML * KV;
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (B * T * KV >= kMinParallelWork)
       for (int64_t b = 0; b < B; b++) {
         for (int64_t t = 0; t < T; t++) {
           const float* row = a.qkv + (b * T + t) * QKV;
@@ -134,16 +135,16 @@ static int32_t backward_body(NcModel* m, Workspace& ws, const int32_t* tokens, i
     const int iq = m->idx_layer(l, K_CQ), iap = m->idx_layer(l, K_APROJ);
     const int ifc = m->idx_layer(l, K_FC), imp = m->idx_layer(l, K_MPROJ);
     // MLP: x_out = x_mid + c_proj(relu(c_fc(xn2))^2)
-    relu2_forward(ws.act4, a.h, N * F);                                                      // recompute
-    gemm(true, false, C, F, N, 1.0f, ws.dx, C, ws.act4, F, 1.0f, m->gp(imp), F);            // dW_mproj
-    gemm(false, false, N, F, C, 1.0f, ws.dx, C, m->wp(imp), F, 0.0f, ws.act4, F);           // d relu^2
-    relu2_backward(ws.act4, ws.act4, a.h, N * F);                                            // dh
-    gemm(true, false, F, C, N, 1.0f, ws.act4, F, a.xn2, C, 1.0f, m->gp(ifc), C);            // dW_fc
-    gemm(false, false, N, C, F, 1.0f, ws.act4, F, m->wp(ifc), C, 0.0f, ws.dxn, C);          // dxn2
+    relu2_forward(ws.act4, a.h, N * F);                                             // recompute
+    gemm(true, false, C, F, N, 1.0f, ws.dx, C, ws.act4, F, 1.0f, m->gp(imp), F);    // dW_mproj
+    gemm(false, false, N, F, C, 1.0f, ws.dx, C, m->wp(imp), F, 0.0f, ws.act4, F);   // d relu^2
+    relu2_backward(ws.act4, ws.act4, a.h, N * F);                                   // dh
+    gemm(true, false, F, C, N, 1.0f, ws.act4, F, a.xn2, C, 1.0f, m->gp(ifc), C);    // dW_fc
+    gemm(false, false, N, C, F, 1.0f, ws.act4, F, m->wp(ifc), C, 0.0f, ws.dxn, C);  // dxn2
     rmsnorm_backward(ws.dx, C, ws.dxn, C, a.xn2, C, a.r2, N, 1, C, true);
     // attention: x_mid = x_in + c_proj(attn(xn1))
-    gemm(true, false, C, C, N, 1.0f, ws.dx, C, a.att, C, 1.0f, m->gp(iap), C);              // dW_aproj
-    gemm(false, false, N, C, C, 1.0f, ws.dx, C, m->wp(iap), C, 0.0f, ws.datt, C);          // datt
+    gemm(true, false, C, C, N, 1.0f, ws.dx, C, a.att, C, 1.0f, m->gp(iap), C);     // dW_aproj
+    gemm(false, false, N, C, C, 1.0f, ws.dx, C, m->wp(iap), C, 0.0f, ws.datt, C);  // datt
     {
       PhaseTimer timer(prof, &NcProfile::attention_seconds);
       if (!attention_backward(ws.dqkv, ws.dqkv + H * D, ws.dqkv + (H + Hkv) * D, QKV, ws.datt, C, a.att, C, a.lse,
@@ -153,8 +154,8 @@ static int32_t backward_body(NcModel* m, Workspace& ws, const int32_t* tokens, i
     }
     rmsnorm_backward(ws.dqkv, QKV, ws.dqkv, QKV, a.qkv, QKV, a.rqk, N, H + Hkv, D, false);  // qk norm
     rotary_backward(ws.dqkv, QKV, m->rope_cos.p, m->rope_sin.p, B, T, 0, H + Hkv, D);
-    gemm(true, false, QKV, C, N, 1.0f, ws.dqkv, QKV, a.xn1, C, 1.0f, m->gp(iq), C);         // dW_q|k|v
-    gemm(false, false, N, C, QKV, 1.0f, ws.dqkv, QKV, m->wp(iq), C, 0.0f, ws.dxn, C);       // dxn1
+    gemm(true, false, QKV, C, N, 1.0f, ws.dqkv, QKV, a.xn1, C, 1.0f, m->gp(iq), C);    // dW_q|k|v
+    gemm(false, false, N, C, QKV, 1.0f, ws.dqkv, QKV, m->wp(iq), C, 0.0f, ws.dxn, C);  // dxn1
     rmsnorm_backward(ws.dx, C, ws.dxn, C, a.xn1, C, a.r1, N, 1, C, true);
   }
   rmsnorm_backward(ws.dxn, C, ws.dx, C, ws.x0, C, ws.r0, N, 1, C, false);
@@ -164,8 +165,7 @@ static int32_t backward_body(NcModel* m, Workspace& ws, const int32_t* tokens, i
 
 // lm_head + softcap + CE over ws.xf, chunk by chunk. With grad: accumulates dW_lm_head and writes
 // ws.dxn = dLoss/dxf. Per-row losses go to `losses` [N].
-static void head(NcModel* m, Workspace& ws, const int32_t* targets, int64_t N, float dscale, float* losses,
-                 bool grad) {
+static void head(NcModel* m, Workspace& ws, const int32_t* targets, int64_t N, float dscale, float* losses, bool grad) {
   const int64_t C = m->C, V = m->V;
   const int ilm = m->idx_lm_head();
   NcProfile* prof = tl_profile;
@@ -195,7 +195,8 @@ NC_API int32_t nc_model_create(NcContext* ctx, const NcModelConfig* config, NcMo
     NC_CHECK_NOT_NULL(ctx, out_model);
     *out_model = nullptr;
     NC_TRY(validate_config(ctx, config));
-    NcModel* m = new NcModel();
+    std::unique_ptr<NcModel> owner(new NcModel());
+    NcModel* m = owner.get();
     m->ctx = ctx;
     m->cfg = *config;
     m->V = config->vocab_size;
@@ -209,11 +210,9 @@ NC_API int32_t nc_model_create(NcContext* ctx, const NcModelConfig* config, NcMo
     build_param_table(*config, m->params, &m->n_weights);
     m->rope_len = 10 * (int64_t)config->sequence_len;
     if (!m->w.alloc(m->n_weights, true) || !m->rope_cos.alloc(m->rope_len * m->D / 2, false) ||
-        !m->rope_sin.alloc(m->rope_len * m->D / 2, false)) {
-      double mib = (double)m->n_weights * 4.0 / 1048576.0;
-      delete m;
-      NC_FAIL(ctx, NC_ERR_OUT_OF_MEMORY, "out of memory allocating parameters (%.1f MiB)", mib);
-    }
+        !m->rope_sin.alloc(m->rope_len * m->D / 2, false))
+      NC_FAIL(ctx, NC_ERR_OUT_OF_MEMORY, "out of memory allocating parameters (%.1f MiB)",
+              (double)m->n_weights * 4.0 / 1048576.0);
     {
       ThreadScope threads(ctx);
       rotary_table(m->rope_cos.p, m->rope_sin.p, m->rope_len, m->D, (double)config->rotary_base);
@@ -233,7 +232,7 @@ NC_API int32_t nc_model_create(NcContext* ctx, const NcModelConfig* config, NcMo
       }
     }
     ctx->live_models++;
-    *out_model = m;
+    *out_model = owner.release();
     return NC_OK;
   });
 }
@@ -261,7 +260,7 @@ NC_API int32_t nc_model_zero_grad(NcModel* m) {
     ThreadScope threads(m->ctx);
     float* g = m->g.p;
     const int64_t n = m->n_weights;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= kMinParallelWork)
     for (int64_t i = 0; i < n; i++) g[i] = 0.0f;
     return NC_OK;
   });
@@ -297,8 +296,8 @@ NC_API int32_t nc_model_forward_backward(NcModel* m, const int32_t* inputs, cons
   });
 }
 
-NC_API int32_t nc_model_forward_losses(NcModel* m, const int32_t* inputs, const int32_t* targets, int32_t B,
-                                       int32_t T, float* out_losses) {
+NC_API int32_t nc_model_forward_losses(NcModel* m, const int32_t* inputs, const int32_t* targets, int32_t B, int32_t T,
+                                       float* out_losses) {
   NC_CHECK_NOT_NULL(nullptr, m);
   return nc_guard(m->ctx, [&]() -> int32_t {
     NC_CHECK_NOT_NULL(m->ctx, inputs);
@@ -347,7 +346,7 @@ NC_API int32_t nc_model_grad_norm(NcModel* m, double* out_norm) {
     const float* g = m->g.p;
     const int64_t n = m->n_weights;
     double ss = 0;
-#pragma omp parallel for reduction(+ : ss) schedule(static)
+#pragma omp parallel for reduction(+ : ss) schedule(static) if (n >= kMinParallelWork)
     for (int64_t i = 0; i < n; i++) ss += (double)g[i] * (double)g[i];
     *out_norm = std::sqrt(ss);
     return NC_OK;

@@ -10,10 +10,15 @@
 
 namespace nc {
 
+// Below these sizes a loop runs on the calling thread alone: waking the OpenMP team costs microseconds
+// on a busy machine and milliseconds on a VM whose idle vCPU has to be rescheduled, which would dominate
+// small work such as single-token decode.
+constexpr int64_t kMinParallelWork = (int64_t)1 << 15;  // elements touched
+constexpr double kMinParallelFlops = 4.0e6;             // attention FLOPs
+
 // embedding.cpp ----------------------------------------------------------------------------------
 template <typename T>
-void embedding_forward(T* out /*[N,C]*/, const T* wte /*[V,C]*/, const int32_t* idx /*[N]*/, int64_t N,
-                       int64_t C);
+void embedding_forward(T* out /*[N,C]*/, const T* wte /*[V,C]*/, const int32_t* idx /*[N]*/, int64_t N, int64_t C);
 template <typename T>
 void embedding_backward(T* dwte /*[V,C] +=*/, const T* dout /*[N,C]*/, const int32_t* idx /*[N]*/, int64_t N,
                         int64_t C);
@@ -26,19 +31,19 @@ template <typename T>
 void rmsnorm_forward(T* y, int64_t ldy, T* rstd, const T* x, int64_t ldx, int64_t N, int64_t heads, int64_t dim);
 // dx = rstd * (dy - y * mean(dy*y)), written or (accumulate) added; dx may alias dy (same ld).
 template <typename T>
-void rmsnorm_backward(T* dx, int64_t lddx, const T* dy, int64_t lddy, const T* y, int64_t ldy, const T* rstd,
-                      int64_t N, int64_t heads, int64_t dim, bool accumulate);
+void rmsnorm_backward(T* dx, int64_t lddx, const T* dy, int64_t lddy, const T* y, int64_t ldy, const T* rstd, int64_t N,
+                      int64_t heads, int64_t dim, bool accumulate);
 
 // rotary.cpp -------------------------------------------------------------------------------------
 // cos/sin [len, D/2] of position p * inv_freq[j], inv_freq[j] = base^(-2j/D).
 void rotary_table(float* cos_t, float* sin_t, int64_t len, int64_t D, double base);
 // In place on `heads` heads of D per row; row (b, t) at x[(b*Tn + t)*ldx], position pos0 + t.
 template <typename T>
-void rotary_forward(T* x, int64_t ldx, const float* cos_t, const float* sin_t, int64_t B, int64_t Tn,
-                    int64_t pos0, int64_t heads, int64_t D);
+void rotary_forward(T* x, int64_t ldx, const float* cos_t, const float* sin_t, int64_t B, int64_t Tn, int64_t pos0,
+                    int64_t heads, int64_t D);
 template <typename T>
-void rotary_backward(T* dx, int64_t ldx, const float* cos_t, const float* sin_t, int64_t B, int64_t Tn,
-                     int64_t pos0, int64_t heads, int64_t D);
+void rotary_backward(T* dx, int64_t ldx, const float* cos_t, const float* sin_t, int64_t B, int64_t Tn, int64_t pos0,
+                     int64_t heads, int64_t D);
 
 // attention.cpp ----------------------------------------------------------------------------------
 // Causal softmax attention, scale 1/sqrt(D), query head h reads kv head h / (H/Hkv).
@@ -71,8 +76,7 @@ void relu2_backward(T* dh, const T* dout, const T* h, int64_t n);  // dh = dout 
 // With grad, logits are overwritten by dscale * dloss/dz (zero rows for ignored targets).
 // softcap <= 0 means no cap.
 template <typename T>
-void softcap_ce(T* logits, const int32_t* targets, int64_t rows, int64_t V, T softcap, T* losses, T dscale,
-                bool grad);
+void softcap_ce(T* logits, const int32_t* targets, int64_t rows, int64_t V, T softcap, T* losses, T dscale, bool grad);
 template <typename T>
 void softcap_apply(T* logits, int64_t n, T softcap);
 

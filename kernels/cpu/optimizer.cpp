@@ -50,8 +50,8 @@ static int32_t validate_step(const NcContext* ctx, const NcOptimStep* s) {
 
 using namespace nc;
 
-#define NC_CHECK_STATE_INDEX(m, index)                                                                   \
-  NC_REQUIRE((m)->ctx, (index) >= 0 && (index) < (int32_t)(m)->states.size(), NC_ERR_OUT_OF_RANGE,       \
+#define NC_CHECK_STATE_INDEX(m, index)                                                             \
+  NC_REQUIRE((m)->ctx, (index) >= 0 && (index) < (int32_t)(m)->states.size(), NC_ERR_OUT_OF_RANGE, \
              "optimizer state index %d out of range [0, %d)", (int)(index), (int)(m)->states.size())
 
 extern "C" {

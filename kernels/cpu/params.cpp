@@ -9,6 +9,7 @@
 
 #include "errors.h"
 #include "internal.h"
+#include "ops.h"
 #include "rng.h"
 
 namespace nc {
@@ -23,8 +24,8 @@ int32_t validate_config(const NcContext* ctx, const NcModelConfig* c) {
   NC_REQUIRE(ctx, c->sequence_len >= 1 && c->sequence_len <= (1 << 24), NC_ERR_INVALID_ARGUMENT,
              "sequence_len must be in [1, 2^24], got %d", c->sequence_len);
   NC_REQUIRE(ctx, c->max_batch >= 1, NC_ERR_INVALID_ARGUMENT, "max_batch must be >= 1, got %d", c->max_batch);
-  NC_REQUIRE(ctx, c->n_embd % c->n_head == 0, NC_ERR_INVALID_ARGUMENT,
-             "n_embd (%d) must be divisible by n_head (%d)", c->n_embd, c->n_head);
+  NC_REQUIRE(ctx, c->n_embd % c->n_head == 0, NC_ERR_INVALID_ARGUMENT, "n_embd (%d) must be divisible by n_head (%d)",
+             c->n_embd, c->n_head);
   NC_REQUIRE(ctx, c->n_kv_head <= c->n_head && c->n_head % c->n_kv_head == 0, NC_ERR_INVALID_ARGUMENT,
              "n_kv_head (%d) must divide n_head (%d)", c->n_kv_head, c->n_head);
   NC_REQUIRE(ctx, (c->n_embd / c->n_head) % 2 == 0, NC_ERR_INVALID_ARGUMENT,
@@ -35,8 +36,7 @@ int32_t validate_config(const NcContext* ctx, const NcModelConfig* c) {
              "softcap must be finite and >= 0 (0 disables it), got %g", (double)c->softcap);
   NC_REQUIRE(ctx, c->arch_flags == 0, NC_ERR_UNSUPPORTED,
              "arch_flags 0x%x: no architecture options are implemented yet (must be 0)", c->arch_flags);
-  for (int32_t r : c->reserved)
-    NC_REQUIRE(ctx, r == 0, NC_ERR_INVALID_ARGUMENT, "NcModelConfig.reserved must be zero");
+  for (int32_t r : c->reserved) NC_REQUIRE(ctx, r == 0, NC_ERR_INVALID_ARGUMENT, "NcModelConfig.reserved must be zero");
   // Row counts and GEMM dimensions are passed to BLAS as int.
   const int64_t rows = (int64_t)c->max_batch * c->sequence_len;
   NC_REQUIRE(ctx, rows * 4 * (int64_t)c->n_embd < ((int64_t)1 << 40) && rows < ((int64_t)1 << 31),
@@ -103,8 +103,8 @@ static double init_std(const NcModel* m, int index) {
 
 using namespace nc;
 
-#define NC_CHECK_INDEX(m, index, count)                                                                  \
-  NC_REQUIRE((m)->ctx, (index) >= 0 && (index) < (int32_t)(count), NC_ERR_OUT_OF_RANGE,                  \
+#define NC_CHECK_INDEX(m, index, count)                                                 \
+  NC_REQUIRE((m)->ctx, (index) >= 0 && (index) < (int32_t)(count), NC_ERR_OUT_OF_RANGE, \
              "index %d out of range [0, %d)", (int)(index), (int)(count))
 
 extern "C" {
@@ -191,7 +191,7 @@ NC_API int32_t nc_model_init_weights(NcModel* m, uint64_t seed) {
       continue;
     }
     const uint64_t key = rng_key(seed, (uint64_t)i);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= kMinParallelWork)
     for (int64_t k = 0; k < (n + 1) / 2; k++) {
       double z0, z1;
       rng_normal_pair(key, (uint64_t)k, &z0, &z1);

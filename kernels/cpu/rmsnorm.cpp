@@ -17,7 +17,7 @@ namespace nc {
 template <typename T>
 void rmsnorm_forward(T* y, int64_t ldy, T* rstd, const T* x, int64_t ldx, int64_t N, int64_t heads, int64_t dim) {
   const T eps = (T)kRmsNormEps;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * heads * dim >= kMinParallelWork)
   for (int64_t t = 0; t < N; t++) {
     for (int64_t h = 0; h < heads; h++) {
       const T* xr = x + t * ldx + h * dim;
@@ -33,9 +33,9 @@ void rmsnorm_forward(T* y, int64_t ldy, T* rstd, const T* x, int64_t ldx, int64_
 }
 
 template <typename T>
-void rmsnorm_backward(T* dx, int64_t lddx, const T* dy, int64_t lddy, const T* y, int64_t ldy, const T* rstd,
-                      int64_t N, int64_t heads, int64_t dim, bool accumulate) {
-#pragma omp parallel for schedule(static)
+void rmsnorm_backward(T* dx, int64_t lddx, const T* dy, int64_t lddy, const T* y, int64_t ldy, const T* rstd, int64_t N,
+                      int64_t heads, int64_t dim, bool accumulate) {
+#pragma omp parallel for schedule(static) if (N * heads * dim >= kMinParallelWork)
   for (int64_t t = 0; t < N; t++) {
     for (int64_t h = 0; h < heads; h++) {
       const T* dyr = dy + t * lddy + h * dim;
@@ -55,11 +55,10 @@ void rmsnorm_backward(T* dx, int64_t lddx, const T* dy, int64_t lddy, const T* y
 }
 
 template void rmsnorm_forward<float>(float*, int64_t, float*, const float*, int64_t, int64_t, int64_t, int64_t);
-template void rmsnorm_forward<double>(double*, int64_t, double*, const double*, int64_t, int64_t, int64_t,
-                                      int64_t);
+template void rmsnorm_forward<double>(double*, int64_t, double*, const double*, int64_t, int64_t, int64_t, int64_t);
 template void rmsnorm_backward<float>(float*, int64_t, const float*, int64_t, const float*, int64_t, const float*,
                                       int64_t, int64_t, int64_t, bool);
-template void rmsnorm_backward<double>(double*, int64_t, const double*, int64_t, const double*, int64_t,
-                                       const double*, int64_t, int64_t, int64_t, bool);
+template void rmsnorm_backward<double>(double*, int64_t, const double*, int64_t, const double*, int64_t, const double*,
+                                       int64_t, int64_t, int64_t, bool);
 
 }  // namespace nc

@@ -11,7 +11,7 @@ namespace nc {
 
 void rotary_table(float* cos_t, float* sin_t, int64_t len, int64_t D, double base) {
   const int64_t half = D / 2;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (len * D >= kMinParallelWork)
   for (int64_t p = 0; p < len; p++) {
     for (int64_t j = 0; j < half; j++) {
       double inv_freq = 1.0 / std::pow(base, (double)(2 * j) / (double)D);
@@ -27,7 +27,7 @@ template <typename T>
 static void rotate(T* x, int64_t ldx, const float* cos_t, const float* sin_t, int64_t B, int64_t Tn, int64_t pos0,
                    int64_t heads, int64_t D, T sign) {
   const int64_t half = D / 2;
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (B * Tn * heads * D >= kMinParallelWork)
   for (int64_t b = 0; b < B; b++) {
     for (int64_t t = 0; t < Tn; t++) {
       const float* c = cos_t + (pos0 + t) * half;
@@ -53,18 +53,18 @@ void rotary_forward(T* x, int64_t ldx, const float* cos_t, const float* sin_t, i
 }
 
 template <typename T>
-void rotary_backward(T* dx, int64_t ldx, const float* cos_t, const float* sin_t, int64_t B, int64_t Tn,
-                     int64_t pos0, int64_t heads, int64_t D) {
+void rotary_backward(T* dx, int64_t ldx, const float* cos_t, const float* sin_t, int64_t B, int64_t Tn, int64_t pos0,
+                     int64_t heads, int64_t D) {
   rotate(dx, ldx, cos_t, sin_t, B, Tn, pos0, heads, D, (T)-1);
 }
 
 template void rotary_forward<float>(float*, int64_t, const float*, const float*, int64_t, int64_t, int64_t, int64_t,
                                     int64_t);
-template void rotary_forward<double>(double*, int64_t, const float*, const float*, int64_t, int64_t, int64_t,
-                                     int64_t, int64_t);
-template void rotary_backward<float>(float*, int64_t, const float*, const float*, int64_t, int64_t, int64_t,
-                                     int64_t, int64_t);
-template void rotary_backward<double>(double*, int64_t, const float*, const float*, int64_t, int64_t, int64_t,
-                                      int64_t, int64_t);
+template void rotary_forward<double>(double*, int64_t, const float*, const float*, int64_t, int64_t, int64_t, int64_t,
+                                     int64_t);
+template void rotary_backward<float>(float*, int64_t, const float*, const float*, int64_t, int64_t, int64_t, int64_t,
+                                     int64_t);
+template void rotary_backward<double>(double*, int64_t, const float*, const float*, int64_t, int64_t, int64_t, int64_t,
+                                      int64_t);
 
 }  // namespace nc

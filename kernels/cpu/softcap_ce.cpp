@@ -16,7 +16,7 @@
 namespace nc {
 
 template <typename T>
-static T ce_row_generic(T* z, int64_t V, int32_t target, T cap, T dscale, bool grad) {
+__attribute__((always_inline)) inline T ce_row_generic(T* z, int64_t V, int32_t target, T cap, T dscale, bool grad) {
   const bool capped = cap > 0;
   const T inv_cap = capped ? (T)1 / cap : (T)0;
   T mx = -std::numeric_limits<T>::infinity();
@@ -65,9 +65,8 @@ static float ce_row(float* z, int64_t V, int32_t target, float cap, float dscale
 }
 
 template <typename T>
-void softcap_ce(T* logits, const int32_t* targets, int64_t rows, int64_t V, T softcap, T* losses, T dscale,
-                bool grad) {
-#pragma omp parallel for schedule(static)
+void softcap_ce(T* logits, const int32_t* targets, int64_t rows, int64_t V, T softcap, T* losses, T dscale, bool grad) {
+#pragma omp parallel for schedule(static) if (rows * V >= kMinParallelWork)
   for (int64_t r = 0; r < rows; r++) {
     T* z = logits + r * V;
     if (targets[r] < 0) {
@@ -93,7 +92,7 @@ template <typename T>
 void softcap_apply(T* logits, int64_t n, T softcap) {
   if (softcap <= 0) return;
   const int64_t chunk = 4096;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= kMinParallelWork)
   for (int64_t i = 0; i < n; i += chunk) softcap_apply_chunk(logits + i, std::min(chunk, n - i), softcap);
 }
 

@@ -9,15 +9,15 @@
 
 namespace nc {
 
-// Rows of logits the head materializes at once: ~32 MiB of fp32 (128 rows at vocab 65536), enough rows
-// for the lm_head GEMMs to run near peak while the chunk stays cache-friendly.
-constexpr int64_t kLogitsChunkFloats = (int64_t)1 << 23;
+// Rows of logits the head materializes at once: 128 MiB of fp32 (512 rows at vocab 65536). Fewer rows
+// (128) cost ~15% of the lm_head GEMM rate on the benchmark machine (M = rows is the GEMMs' short side).
+constexpr int64_t kLogitsChunkFloats = (int64_t)1 << 25;
 
-int32_t workspace_ensure(NcModel* m, Workspace& ws, int64_t rows, bool train) {
-  if (ws.mem.p && ws.rows >= rows && ws.train == train) return NC_OK;
+int32_t workspace_ensure(NcModel* m, Workspace& ws, int64_t rows, bool train, bool head) {
+  if (ws.mem.p && ws.rows >= rows && ws.train == train && (ws.chunk_rows > 0 || !head)) return NC_OK;
   const int64_t N = std::max(rows, ws.train == train ? ws.rows : (int64_t)0);
   const int64_t C = m->C, QKV = m->QKV, F = m->F, H = m->H, Hkv = m->Hkv, V = m->V;
-  const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(N, kLogitsChunkFloats / V));
+  const int64_t chunk = head ? std::max<int64_t>(1, std::min<int64_t>(N, kLogitsChunkFloats / V)) : 0;
   const int64_t nslots = train ? m->L : 1;
   const int64_t per_layer = N * (C + 1 + QKV + (H + Hkv) + C + H + C + 1 + F);
   int64_t total = nslots * per_layer;

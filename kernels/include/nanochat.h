@@ -48,8 +48,8 @@ enum {
   NC_ERR_INVALID_ARGUMENT = 1, /* null pointer, bad config value, reserved field not zero */
   NC_ERR_OUT_OF_RANGE = 2,     /* token id, T > sequence_len, B > max_batch, index, KV cache full */
   NC_ERR_OUT_OF_MEMORY = 3,
-  NC_ERR_UNSUPPORTED = 4,      /* e.g. a device this backend does not have */
-  NC_ERR_STATE = 5,            /* e.g. destroying a context that still has models */
+  NC_ERR_UNSUPPORTED = 4, /* e.g. a device this backend does not have */
+  NC_ERR_STATE = 5,       /* e.g. destroying a context that still has models */
   NC_ERR_INTERNAL = 6
 };
 
@@ -73,79 +73,79 @@ typedef struct NcKVCache NcKVCache;
 /* ---------------------------------------------------------------------------------------------- */
 /* Structs (sizes are checked at compile time in the implementation)                              */
 
-typedef struct NcContextConfig {  /* 48 bytes */
-  int32_t device;        /*  0: NC_DEVICE_CPU for this backend */
-  int32_t device_index;  /*  4: GPU ordinal for CUDA; 0 on CPU */
-  int32_t num_threads;   /*  8: worker threads for long calls; 0 = the OpenMP default */
-  uint32_t flags;        /* 12: NC_CONTEXT_* bits */
-  uint64_t seed;         /* 16: for device-side randomness (e.g. stochastic rounding); unused on CPU */
-  int64_t reserved[3];   /* 24: must be 0 */
+typedef struct NcContextConfig { /* 48 bytes */
+  int32_t device;                /*  0: NC_DEVICE_CPU for this backend */
+  int32_t device_index;          /*  4: GPU ordinal for CUDA; 0 on CPU */
+  int32_t num_threads;           /*  8: worker threads for long calls; 0 = the OpenMP default */
+  uint32_t flags;                /* 12: NC_CONTEXT_* bits */
+  uint64_t seed;                 /* 16: for device-side randomness (e.g. stochastic rounding); unused on CPU */
+  int64_t reserved[3];           /* 24: must be 0 */
 } NcContextConfig;
 
-typedef struct NcModelConfig {  /* 64 bytes; nanochat GPTConfig, version A */
-  int32_t vocab_size;    /*  0 */
-  int32_t n_layer;       /*  4 */
-  int32_t n_head;        /*  8: query heads */
-  int32_t n_kv_head;     /* 12: key/value heads (GQA); must divide n_head */
-  int32_t n_embd;        /* 16: model width C; head_dim = C / n_head, must be even */
-  int32_t sequence_len;  /* 20: max T for training/eval calls; rotary table covers 10x this */
-  int32_t max_batch;     /* 24: max B for training/eval calls (sizes the activation buffers) */
-  uint32_t arch_flags;   /* 28: must be 0; reserved for later architecture options
-                                (value embeddings, sliding windows, per-layer scalars) */
-  float rotary_base;     /* 32: 10000 in nanochat A */
-  float softcap;         /* 36: logit softcap, 15 in nanochat; 0 disables */
-  int32_t reserved[6];   /* 40: must be 0 */
+typedef struct NcModelConfig { /* 64 bytes; nanochat GPTConfig, version A */
+  int32_t vocab_size;          /*  0 */
+  int32_t n_layer;             /*  4 */
+  int32_t n_head;              /*  8: query heads */
+  int32_t n_kv_head;           /* 12: key/value heads (GQA); must divide n_head */
+  int32_t n_embd;              /* 16: model width C; head_dim = C / n_head, must be even */
+  int32_t sequence_len;        /* 20: max T for training/eval calls; rotary table covers 10x this */
+  int32_t max_batch;           /* 24: max B for training/eval calls (sizes the activation buffers) */
+  uint32_t arch_flags;         /* 28: must be 0; reserved for later architecture options
+                                      (value embeddings, sliding windows, per-layer scalars) */
+  float rotary_base;           /* 32: 10000 in nanochat A */
+  float softcap;               /* 36: logit softcap, 15 in nanochat; 0 disables */
+  int32_t reserved[6];         /* 40: must be 0 */
 } NcModelConfig;
 
-typedef struct NcParamCounts {  /* 48 bytes; computed from a config, nothing allocated */
-  int64_t wte;             /*  0: vocab_size * n_embd */
-  int64_t lm_head;         /*  8: vocab_size * n_embd */
-  int64_t transformer;     /* 16: all transformer.h matrices, 12 * n_embd^2 * n_layer without GQA */
-  int64_t total;           /* 24 */
-  int64_t num_tensors;     /* 32: rows in the parameter table */
-  double flops_per_token;  /* 40: nanochat A: 6*(total - wte) + 12*L*H*D*sequence_len */
+typedef struct NcParamCounts { /* 48 bytes; computed from a config, nothing allocated */
+  int64_t wte;                 /*  0: vocab_size * n_embd */
+  int64_t lm_head;             /*  8: vocab_size * n_embd */
+  int64_t transformer;         /* 16: all transformer.h matrices, 12 * n_embd^2 * n_layer without GQA */
+  int64_t total;               /* 24 */
+  int64_t num_tensors;         /* 32: rows in the parameter table */
+  double flops_per_token;      /* 40: nanochat A: 6*(total - wte) + 12*L*H*D*sequence_len */
 } NcParamCounts;
 
-typedef struct NcParamInfo {  /* 184 bytes; one row of the parameter (or optimizer-state) table */
-  char name[128];        /*   0: NUL-terminated, e.g. "transformer.h.0.attn.c_q.weight" */
-  int32_t ndim;          /* 128 */
-  int32_t dtype;         /* 132: NC_DTYPE_F32 (reads and writes are always fp32) */
-  int32_t group;         /* 136: NC_GROUP_* of the parameter */
-  int32_t param_index;   /* 140: the parameter this row belongs to (itself for parameters) */
-  int64_t shape[4];      /* 144: unused dims are 0 */
-  int64_t numel;         /* 176 */
+typedef struct NcParamInfo { /* 184 bytes; one row of the parameter (or optimizer-state) table */
+  char name[128];            /*   0: NUL-terminated, e.g. "transformer.h.0.attn.c_q.weight" */
+  int32_t ndim;              /* 128 */
+  int32_t dtype;             /* 132: NC_DTYPE_F32 (reads and writes are always fp32) */
+  int32_t group;             /* 136: NC_GROUP_* of the parameter */
+  int32_t param_index;       /* 140: the parameter this row belongs to (itself for parameters) */
+  int64_t shape[4];          /* 144: unused dims are 0 */
+  int64_t numel;             /* 176 */
 } NcParamInfo;
 
-typedef struct NcOptimStep {  /* 128 bytes; this step's hyperparameters (schedules live in the caller) */
-  double lr_embedding;   /*   0: AdamW lr for transformer.wte */
-  double lr_unembedding; /*   8: AdamW lr for lm_head */
-  double lr_matrix;      /*  16: Muon lr for transformer.h matrices */
-  double muon_momentum;  /*  24: 0.85 -> 0.95 warmup in nanochat A */
-  double adam_beta1;     /*  32: 0.8 */
-  double adam_beta2;     /*  40: 0.95 */
-  double adam_eps;       /*  48: 1e-10 */
-  double weight_decay;   /*  56: AdamW decoupled weight decay (0 in nanochat A); Muon has none */
-  double grad_scale;     /*  64: every gradient is multiplied by this first (clipping); 1 = none */
-  double reserved[7];    /*  72: must be 0 */
+typedef struct NcOptimStep { /* 128 bytes; this step's hyperparameters (schedules live in the caller) */
+  double lr_embedding;       /*   0: AdamW lr for transformer.wte */
+  double lr_unembedding;     /*   8: AdamW lr for lm_head */
+  double lr_matrix;          /*  16: Muon lr for transformer.h matrices */
+  double muon_momentum;      /*  24: 0.85 -> 0.95 warmup in nanochat A */
+  double adam_beta1;         /*  32: 0.8 */
+  double adam_beta2;         /*  40: 0.95 */
+  double adam_eps;           /*  48: 1e-10 */
+  double weight_decay;       /*  56: AdamW decoupled weight decay (0 in nanochat A); Muon has none */
+  double grad_scale;         /*  64: every gradient is multiplied by this first (clipping); 1 = none */
+  double reserved[7];        /*  72: must be 0 */
 } NcOptimStep;
 
 typedef struct NcProfile {  /* 128 bytes; accumulated while NC_CONTEXT_PROFILE is set */
-  double calls;              /*   0: profiled API calls */
-  double total_seconds;      /*   8: wall time inside them */
-  double matmul_seconds;     /*  16: dense GEMMs (linear layers, lm_head, Newton-Schulz) */
-  double matmul_flops;       /*  24: FLOPs of those GEMMs */
-  double attention_seconds;  /*  32: attention core, forward and backward */
-  double attention_flops;    /*  40: FLOPs actually performed there (causal blocks only) */
-  double head_seconds;       /*  48: softcap + cross-entropy (+ its backward), excluding lm_head GEMMs */
-  double optimizer_seconds;  /*  56: nc_model_optim_step */
-  double reserved[8];        /*  64 */
+  double calls;             /*   0: profiled API calls */
+  double total_seconds;     /*   8: wall time inside them */
+  double matmul_seconds;    /*  16: dense GEMMs (linear layers, lm_head, Newton-Schulz) */
+  double matmul_flops;      /*  24: FLOPs of those GEMMs */
+  double attention_seconds; /*  32: attention core, forward and backward */
+  double attention_flops;   /*  40: FLOPs actually performed there (causal blocks only) */
+  double head_seconds;      /*  48: softcap + cross-entropy (+ its backward), excluding lm_head GEMMs */
+  double optimizer_seconds; /*  56: nc_model_optim_step */
+  double reserved[8];       /*  64 */
 } NcProfile;
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Library and errors                                                                             */
 
-NC_API int32_t nc_abi_version(void);               /* returns NC_ABI_VERSION of the built library */
-NC_API const char* nc_backend_name(void);          /* "cpu" */
+NC_API int32_t nc_abi_version(void);      /* returns NC_ABI_VERSION of the built library */
+NC_API const char* nc_backend_name(void); /* "cpu" */
 NC_API const char* nc_status_string(int32_t status);
 
 /* The message of the last failure on `ctx` (any handle's calls report to its context), or of the last
@@ -213,16 +213,15 @@ NC_API int32_t nc_model_zero_grad(NcModel* model);
  * softcapped logits, writes it to *out_loss (unscaled), and ACCUMULATES grad += d(loss * loss_scale)/dparams
  * (loss_scale = 1/grad_accum_steps lets the caller average micro-batches). With no valid target the
  * loss is 0 and nothing is accumulated. */
-NC_API int32_t nc_model_forward_backward(NcModel* model, const int32_t* inputs, const int32_t* targets,
-                                         int32_t B, int32_t T, float loss_scale, float* out_loss);
+NC_API int32_t nc_model_forward_backward(NcModel* model, const int32_t* inputs, const int32_t* targets, int32_t B,
+                                         int32_t T, float loss_scale, float* out_loss);
 
 /* No gradients. out_losses [B*T]: per-token cross-entropy, 0 where the target is -1 (for bits per byte). */
-NC_API int32_t nc_model_forward_losses(NcModel* model, const int32_t* inputs, const int32_t* targets,
-                                       int32_t B, int32_t T, float* out_losses);
+NC_API int32_t nc_model_forward_losses(NcModel* model, const int32_t* inputs, const int32_t* targets, int32_t B,
+                                       int32_t T, float* out_losses);
 
 /* No gradients. out_logits [B*T*vocab], after the softcap. */
-NC_API int32_t nc_model_forward_logits(NcModel* model, const int32_t* inputs, int32_t B, int32_t T,
-                                       float* out_logits);
+NC_API int32_t nc_model_forward_logits(NcModel* model, const int32_t* inputs, int32_t B, int32_t T, float* out_logits);
 
 /* L2 norm of all accumulated gradients (for clipping: pass min(1, clip/(norm+1e-6)) as grad_scale). */
 NC_API int32_t nc_model_grad_norm(NcModel* model, double* out_norm);
@@ -265,8 +264,8 @@ NC_API int32_t nc_kvcache_copy(NcKVCache* dst, const NcKVCache* src);
 /* Appends T tokens per row (tokens [B*T], B = the cache's batch) at the cache position, which
  * advances by T; rotary positions come from it. out_logits_last [B*vocab]: softcapped logits of each
  * row's last token. */
-NC_API int32_t nc_model_prefill(NcModel* model, NcKVCache* cache, const int32_t* tokens, int32_t B,
-                                int32_t T, float* out_logits_last);
+NC_API int32_t nc_model_prefill(NcModel* model, NcKVCache* cache, const int32_t* tokens, int32_t B, int32_t T,
+                                float* out_logits_last);
 /* One token per row: tokens [B], out_logits [B*vocab]. Same as prefill with T = 1. */
 NC_API int32_t nc_model_decode(NcModel* model, NcKVCache* cache, const int32_t* tokens, float* out_logits);
 

@@ -26,6 +26,8 @@ NcModelConfig depth_config(int depth, int vocab = 65536, int seq = 2048) {
 
 }  // namespace
 
+std::vector<float> all_grads(NcModel* m);
+
 TEST(ParamCounts, NanochatDepthsFromConfigOnly) {
   NcParamCounts pc;
   NcModelConfig d20 = depth_config(20);
@@ -120,8 +122,10 @@ TEST(Init, StatisticsZerosAndDocumentedRng) {
     const double mean = s / p.size(), sd = std::sqrt(ss / p.size() - mean * mean);
     const std::string name = info.name;
     double want;
-    if (name == "transformer.wte.weight") want = 1.0;
-    else if (name == "lm_head.weight" || name.find("c_proj") != std::string::npos) want = 0.0;
+    if (name == "transformer.wte.weight")
+      want = 1.0;
+    else if (name == "lm_head.weight" || name.find("c_proj") != std::string::npos)
+      want = 0.0;
     else {
       const double fan_out = (double)info.shape[0], fan_in = (double)info.shape[1];
       want = 1.0 / std::sqrt(fan_in) * std::min(1.0, std::sqrt(fan_out / fan_in));
@@ -213,8 +217,8 @@ TEST(Model, GradientsMatchFiniteDifferencesOfReference) {
     nc_model_param_info(m.m, i, &info);
     std::vector<float> g((size_t)info.numel);
     NC_ASSERT_OK(nc_model_grad_read(m.m, i, g.data(), info.numel));
-    std::vector<double> num =
-        numeric_grad(ref.params[(size_t)i], [&]() { return loss_scale * ref.forward(in.data(), tg.data(), B, T); }, 1e-5);
+    std::vector<double> num = numeric_grad(
+        ref.params[(size_t)i], [&]() { return loss_scale * ref.forward(in.data(), tg.data(), B, T); }, 1e-5);
     double mx = 0;
     for (double e : num) mx = std::max(mx, std::fabs(e));
     EXPECT_GT(mx, 1e-6) << info.name << ": gradient should not vanish";
@@ -229,13 +233,12 @@ TEST(Model, GradientsAccumulateAndZero) {
   randomize_params(m.m, 9);
   std::vector<int32_t> in = rand_tokens(16, cfg.vocab_size, 5), tg = rand_tokens(16, cfg.vocab_size, 6);
   float loss = 0;
-  const int64_t nq = 16 * 16;  // first layer c_q
-  std::vector<float> g1((size_t)nq), g2((size_t)nq);
   NC_ASSERT_OK(nc_model_forward_backward(m.m, in.data(), tg.data(), 2, 8, 1.0f, &loss));
-  NC_ASSERT_OK(nc_model_grad_read(m.m, 1, g1.data(), nq));
+  std::vector<float> g1 = all_grads(m.m);
   NC_ASSERT_OK(nc_model_forward_backward(m.m, in.data(), tg.data(), 2, 8, 1.0f, &loss));
-  NC_ASSERT_OK(nc_model_grad_read(m.m, 1, g2.data(), nq));
-  for (size_t i = 0; i < g1.size(); i++) EXPECT_NEAR(g2[i], 2 * g1[i], 1e-6f + 1e-5f * std::fabs(g1[i]));
+  std::vector<float> g2 = all_grads(m.m);
+  for (float& e : g1) e *= 2;  // every parameter, lm_head and wte included, accumulates
+  EXPECT_LT(rel_err(cast_vec<double>(g2), cast_vec<double>(g1)), 1e-6);
   double norm = 0;
   NC_ASSERT_OK(nc_model_grad_norm(m.m, &norm));
   EXPECT_GT(norm, 0);
@@ -250,16 +253,87 @@ TEST(Model, GradientsAccumulateAndZero) {
   EXPECT_EQ(norm, 0);
 }
 
-TEST(Model, ResultsDoNotDependOnThreadCount) {
+namespace {
+
+std::vector<float> all_grads_impl(NcModel* m) {
+  std::vector<float> out;
+  int32_t n = 0;
+  nc_model_num_params(m, &n);
+  for (int i = 0; i < n; i++) {
+    NcParamInfo info;
+    nc_model_param_info(m, i, &info);
+    std::vector<float> g((size_t)info.numel);
+    nc_model_grad_read(m, i, g.data(), info.numel);
+    out.insert(out.end(), g.begin(), g.end());
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<float> all_grads(NcModel* m) { return all_grads_impl(m); }
+
+// With vocab 65536 the head materializes 512 rows of logits at a time, so B*T = 768 takes two chunks.
+// One call over both rows must equal two accumulated single-row calls whose loss_scale re-weights
+// each row's mean by its share of the valid targets.
+TEST(Model, HeadChunksAndAccumulationAgree) {
+  Ctx c;
   NcModelConfig cfg = tiny_config();
-  std::vector<int32_t> in = rand_tokens(16, cfg.vocab_size, 7), tg = rand_tokens(16, cfg.vocab_size, 8);
-  std::vector<float> losses[2];
+  cfg.vocab_size = 65536;
+  cfg.sequence_len = 384;
+  Model m(c.ctx, cfg);
+  randomize_params(m.m, 11);
+  const int T = 384;
+  std::vector<int32_t> in = rand_tokens(2 * T, cfg.vocab_size, 12), tg = rand_tokens(2 * T, cfg.vocab_size, 13);
+  for (int i = 0; i < 200; i++) tg[(size_t)(i * 3)] = -1;  // 200 ignored, unevenly split between the rows
+  int valid[2] = {0, 0};
+  for (int i = 0; i < 2 * T; i++) valid[i / T] += tg[(size_t)i] >= 0;
+  float loss_all, loss_row[2];
+  NC_ASSERT_OK(nc_model_forward_backward(m.m, in.data(), tg.data(), 2, T, 1.0f, &loss_all));
+  std::vector<float> g_all = all_grads(m.m);
+  NC_ASSERT_OK(nc_model_zero_grad(m.m));
+  for (int b = 0; b < 2; b++) {
+    const float scale = (float)valid[b] / (float)(valid[0] + valid[1]);
+    NC_ASSERT_OK(nc_model_forward_backward(m.m, in.data() + b * T, tg.data() + b * T, 1, T, scale, &loss_row[b]));
+  }
+  std::vector<float> g_acc = all_grads(m.m);
+  const double mean = ((double)loss_row[0] * valid[0] + (double)loss_row[1] * valid[1]) / (valid[0] + valid[1]);
+  EXPECT_NEAR(loss_all, mean, 1e-5 * mean);
+  EXPECT_LT(rel_err(cast_vec<double>(g_acc), cast_vec<double>(g_all)), 1e-5);
+}
+
+// Large enough that every kernel takes its multithreaded path (the tiny tests above run serially, see
+// kMinParallelWork): 1 and 2 threads must agree, and both must match the reference forward.
+TEST(Model, MultithreadedPathsMatchSingleThreadAndReference) {
+  NcModelConfig cfg = tiny_config();
+  cfg.vocab_size = 300;
+  cfg.n_embd = 64;
+  cfg.sequence_len = 128;
+  cfg.max_batch = 4;
+  const int B = 4, T = 128, N = B * T;
+  std::vector<int32_t> in = rand_tokens(N, cfg.vocab_size, 7), tg = rand_tokens(N, cfg.vocab_size, 8);
+  for (int i = 0; i < N; i += 17) tg[(size_t)i] = -1;
+  float loss[2];
+  std::vector<float> grads[2];
+  RefModel ref;
   for (int k = 0; k < 2; k++) {
     Ctx c(k + 1);
     Model m(c.ctx, cfg);
     randomize_params(m.m, 10);
-    losses[k].resize(16);
-    NC_ASSERT_OK(nc_model_forward_losses(m.m, in.data(), tg.data(), 2, 8, losses[k].data()));
+    if (k == 0) ref = ref_from_model(m.m);
+    NC_ASSERT_OK(nc_model_forward_backward(m.m, in.data(), tg.data(), B, T, 1.0f, &loss[k]));
+    int32_t n = 0;
+    nc_model_num_params(m.m, &n);
+    for (int i = 0; i < n; i++) {
+      NcParamInfo info;
+      nc_model_param_info(m.m, i, &info);
+      std::vector<float> g((size_t)info.numel);
+      nc_model_grad_read(m.m, i, g.data(), info.numel);
+      grads[k].insert(grads[k].end(), g.begin(), g.end());
+    }
   }
-  for (int i = 0; i < 16; i++) EXPECT_NEAR(losses[0][i], losses[1][i], 1e-5f);
+  const double ref_loss = ref.forward(in.data(), tg.data(), B, T);
+  EXPECT_NEAR(loss[0], ref_loss, 1e-5 * ref_loss);
+  EXPECT_NEAR(loss[1], ref_loss, 1e-5 * ref_loss);
+  EXPECT_LT(rel_err(cast_vec<double>(grads[1]), cast_vec<double>(grads[0])), 1e-5);
 }

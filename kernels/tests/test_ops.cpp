@@ -44,8 +44,7 @@ void check_norm(const NormCase& c) {
   std::vector<double> acc(x.size(), 1.0);
   rmsnorm_backward(acc.data(), c.ld, w.data(), c.ld, y.data(), c.ld, rstd.data(), c.N, c.heads, c.dim, true);
   std::vector<double> inplace = w;
-  rmsnorm_backward(inplace.data(), c.ld, inplace.data(), c.ld, y.data(), c.ld, rstd.data(), c.N, c.heads, c.dim,
-                   false);
+  rmsnorm_backward(inplace.data(), c.ld, inplace.data(), c.ld, y.data(), c.ld, rstd.data(), c.N, c.heads, c.dim, false);
   for (int64_t t = 0; t < c.N; t++)
     for (int64_t i = 0; i < c.heads * c.dim; i++) {
       const size_t e = (size_t)(t * c.ld + i);
@@ -148,8 +147,8 @@ TEST(Attention, CacheLayoutWithOffsetMatchesNaive) {
   std::vector<double> q = randn((size_t)(B * Tq * C), 40), k = randn((size_t)(B * ML * KV), 41),
                       v = randn((size_t)(B * ML * KV), 42), out((size_t)(B * Tq * C));
   AttnShape s{B, Tq, H, Hkv, D, pos0};
-  ASSERT_TRUE(attention_forward(out.data(), C, (double*)nullptr, q.data(), C, k.data(), KV, ML * KV, v.data(), KV,
-                                ML * KV, s));
+  ASSERT_TRUE(
+      attention_forward(out.data(), C, (double*)nullptr, q.data(), C, k.data(), KV, ML * KV, v.data(), KV, ML * KV, s));
   for (int64_t b = 0; b < B; b++)
     for (int64_t h = 0; h < H; h++)
       for (int64_t t = 0; t < Tq; t++) {
@@ -158,7 +157,8 @@ TEST(Attention, CacheLayoutWithOffsetMatchesNaive) {
         double mx = -1e300, z = 0;
         for (int64_t j = 0; j < n; j++) {
           double sc = 0;
-          for (int64_t i = 0; i < D; i++) sc += q[(size_t)((b * Tq + t) * C + h * D + i)] * k[(size_t)((b * ML + j) * KV + g * D + i)];
+          for (int64_t i = 0; i < D; i++)
+            sc += q[(size_t)((b * Tq + t) * C + h * D + i)] * k[(size_t)((b * ML + j) * KV + g * D + i)];
           p[(size_t)j] = sc / std::sqrt((double)D);
           mx = std::max(mx, p[(size_t)j]);
         }
@@ -246,7 +246,8 @@ TEST(SoftcapCE, LargeVocabFloatMatchesDouble) {
   std::vector<float> zf = conv<float>(z), lf((size_t)rows);
   softcap_ce(z.data(), tg.data(), rows, V, 15.0, l.data(), 1.0 / 3, true);
   softcap_ce(zf.data(), tg.data(), rows, V, 15.0f, lf.data(), 1.0f / 3, true);
-  EXPECT_LT(rel_err(cast_vec<double>(lf), l), 2e-6);
+  // fp32 sums of 65536 terms: ~sqrt(V) * 2^-24 relative error in the partition function
+  EXPECT_LT(rel_err(cast_vec<double>(lf), l), 1e-5);
   EXPECT_LT(rel_err(cast_vec<double>(zf), z), 1e-5);
 }
 

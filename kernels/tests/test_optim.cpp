@@ -202,7 +202,7 @@ TEST(Optimizer, StepThroughAbiMatchesFormulas) {
       delta_got[e] = (double)p1[e] - p0[(size_t)i][e];
       delta_want[e] = want[e] - p0[(size_t)i][e];
     }
-    EXPECT_LT(rel_err(delta_got, delta_want), 2e-3) << info.name;  // updates are ~lr, p ~ 1: fp32 rounding of p
+    EXPECT_LT(rel_err(delta_got, delta_want), 5e-4) << info.name;  // fp32 NS and rounding of p
   }
 }
 

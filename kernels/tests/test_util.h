@@ -14,9 +14,9 @@
 #include "nanochat.h"
 #include "reference.h"
 
-#define NC_ASSERT_OK(expr)                                                                      \
-  do {                                                                                          \
-    int32_t st_ = (expr);                                                                       \
+#define NC_ASSERT_OK(expr)                                                                               \
+  do {                                                                                                   \
+    int32_t st_ = (expr);                                                                                \
     ASSERT_EQ(st_, NC_OK) << #expr << " -> " << nc_status_string(st_) << ": " << nc_last_error(nullptr); \
   } while (0)
 
