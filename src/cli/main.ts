@@ -3,9 +3,11 @@ import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { UserError } from "../common/errors.ts";
 import { VERSION } from "../version.ts";
 import { registerDataCommands } from "./data_cmd.ts";
+import { registerEvalCommands } from "./eval_cmd.ts";
 import { registerModelCommands } from "./model_cmd.ts";
 import { registerSpeedrunCommand } from "./speedrun_cmd.ts";
 import { registerTokenizerCommands } from "./tokenizer_cmd.ts";
+import { registerTrainCommands } from "./train_cmd.ts";
 
 /** Builds the full command tree (exported for tests, which drive it without a subprocess). */
 export function buildProgram(): Command {
@@ -20,6 +22,8 @@ export function buildProgram(): Command {
   registerDataCommands(program);
   registerTokenizerCommands(program);
   registerModelCommands(program);
+  registerTrainCommands(program);
+  registerEvalCommands(program);
   registerSpeedrunCommand(program);
   return program;
 }

@@ -25,7 +25,11 @@ export function renderSection(section: string, items: ReportItem[], now = new Da
   for (const item of items) {
     if (!item) continue;
     if (typeof item === "string") out.push(item);
-    else for (const [k, v] of Object.entries(item)) out.push(`- ${k}: ${formatReportValue(v)}`);
+    else {
+      for (const [k, v] of Object.entries(item)) {
+        if (v !== undefined) out.push(`- ${k}: ${formatReportValue(v)}`);
+      }
+    }
   }
   return out.join("\n") + "\n\n";
 }

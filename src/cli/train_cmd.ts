@@ -1,0 +1,90 @@
+// `nanochat train base`: pretraining with nanochat's base_train flags and defaults.
+import { type Command, Option } from "commander";
+import { layout } from "../common/base_dir.ts";
+import { UserError } from "../common/errors.ts";
+import { resolveDataDir } from "../data/sources.ts";
+import { Tokenizer } from "../tokenizer/tokenizer.ts";
+import { trainBase } from "../train/base_train.ts";
+import { globalOptions, parseIntOption, parseNumberOption } from "./context.ts";
+
+export function registerTrainCommands(program: Command): void {
+  const train = program.command("train").description("train the model: base (pretraining)");
+  const int = (flag: string) => parseIntOption(flag);
+  const num = (flag: string) => parseNumberOption(flag);
+  train.command("base")
+    .description("pretrain a base model on the shards (resumable; Ctrl-C saves and exits)")
+    .option("--depth <n>", "layers; width = 64*depth, heads = ceil(width/128)", int("--depth"), 20)
+    .option("--max-seq-len <n>", "context length T", int("--max-seq-len"), 2048)
+    .option("--device-batch-size <n>", "rows per micro-batch B", int("--device-batch-size"), 32)
+    .option(
+      "--total-batch-size <n>",
+      "tokens per optimizer step (grad accum fills it)",
+      int("--total-batch-size"),
+      524288,
+    )
+    .option(
+      "--num-iterations <n>",
+      "explicit horizon (-1: use --target-flops or the ratio)",
+      int("--num-iterations"),
+      -1,
+    )
+    .option("--target-flops <n>", "horizon from a FLOP budget (-1: off)", num("--target-flops"), -1)
+    .option(
+      "--target-param-data-ratio <n>",
+      "horizon as tokens = ratio x params (Chinchilla 20)",
+      num("--target-param-data-ratio"),
+      20,
+    )
+    .option("--embedding-lr <x>", "AdamW lr of the token embedding", num("--embedding-lr"), 0.2)
+    .option("--unembedding-lr <x>", "AdamW lr of lm_head", num("--unembedding-lr"), 0.004)
+    .option("--matrix-lr <x>", "Muon lr of the block matrices", num("--matrix-lr"), 0.02)
+    .option("--weight-decay <x>", "AdamW weight decay", num("--weight-decay"), 0)
+    .option("--grad-clip <x>", "clip the gradient norm to this (0: off)", num("--grad-clip"), 1.0)
+    .option("--warmup-ratio <x>", "fraction of steps warming the lr up", num("--warmup-ratio"), 0)
+    .option(
+      "--warmdown-ratio <x>",
+      "fraction of steps decaying the lr at the end",
+      num("--warmdown-ratio"),
+      0.2,
+    )
+    .option("--final-lr-frac <x>", "lr multiplier at the last step", num("--final-lr-frac"), 0)
+    .option("--eval-every <n>", "validation bpb every n steps (-1: off)", int("--eval-every"), 250)
+    .option("--eval-tokens <n>", "validation tokens per evaluation", num("--eval-tokens"), 20 * 524288)
+    .option("--sample-every <n>", "print greedy samples every n steps (-1: off)", int("--sample-every"), 2000)
+    .option("--save-every <n>", "checkpoint every n steps (-1: only at the end)", int("--save-every"), -1)
+    .option("--keep-last <n>", "keep only the newest n checkpoints (0: keep all)", int("--keep-last"), 0)
+    .option("--model-tag <tag>", "checkpoint folder name (default d<depth>)", "")
+    .option("--resume", "continue from the latest checkpoint of this model tag")
+    .addOption(
+      new Option("--packing <mode>", "rows: plain token stream or BOS-aligned best fit").choices([
+        "stream",
+        "bestfit",
+      ]).default("bestfit"),
+    )
+    .addOption(new Option("--device <device>", "compute device").choices(["cpu"]).default("cpu"))
+    .option("--threads <n>", "CPU threads (0: all cores)", int("--threads"), 0)
+    .option("--seed <n>", "initialization seed", int("--seed"), 42)
+    .option("--peak-flops <x>", "device peak FLOP/s for MFU (default: a CPU estimate)", num("--peak-flops"))
+    .option(
+      "--stop-after <n>",
+      "save and stop after this step (-1: run to the end); --resume continues",
+      int("--stop-after"),
+      -1,
+    )
+    .option("--log-every <n>", "print a progress line every n steps", int("--log-every"), 1)
+    .option("--data-dir <dir>", "read shards from this folder instead of <base>/base_data")
+    .option("--tokenizer-dir <dir>", "use this tokenizer instead of <base>/tokenizer")
+    .action(async (opts, cmd: Command) => {
+      const { baseDir } = globalOptions(cmd);
+      for (const flag of ["depth", "maxSeqLen", "deviceBatchSize", "totalBatchSize", "logEvery"] as const) {
+        if (opts[flag] < 1) throw new UserError(`--${kebab(flag)} must be at least 1, got ${opts[flag]}`);
+      }
+      const dataDir = await resolveDataDir(baseDir, opts.dataDir);
+      const tokenizer = Tokenizer.load(opts.tokenizerDir ?? layout.tokenizer(baseDir));
+      await trainBase({ ...opts, baseDir, dataDir, tokenizer, resume: Boolean(opts.resume) });
+    });
+}
+
+function kebab(s: string): string {
+  return s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}

@@ -1,0 +1,290 @@
+// Base-model pretraining, as nanochat's base_train: the horizon from the flags, gradient accumulation,
+// the LR and Muon-momentum schedules, periodic validation bpb, samples and checkpoints, and an exact
+// resume from the latest checkpoint. Reads top to bottom like the loop it is.
+import { UserError } from "../common/errors.ts";
+import { formatDuration } from "../common/fs.ts";
+import { configFromDepth, countParams, flopsPerToken, type GPTConfig } from "../model/config.ts";
+import { ComputeContext, GPT } from "../model/gpt.ts";
+import { logReportSection } from "../report/section.ts";
+import type { Tokenizer } from "../tokenizer/tokenizer.ts";
+import {
+  checkpointDir,
+  latestCheckpoint,
+  loadCheckpoint,
+  pruneCheckpoints,
+  saveCheckpoint,
+} from "./checkpoint.ts";
+import { type LoaderState, type Packing, PretrainLoader } from "./dataloader.ts";
+import { evaluateBpb } from "./evaluate_bpb.ts";
+import { expectedShapes, modelTensors, optimTensors, restoreModel } from "./model_io.ts";
+import { cpuPeakFlops } from "./peak_flops.ts";
+import { greedyContinuation, SAMPLE_PROMPTS } from "./samples.ts";
+import { adamwLrScale, gradAccumSteps, lrMultiplier, muonMomentum, trainingHorizon } from "./schedule.ts";
+
+/** nanochat's base_train flags (dashed on the command line). */
+export interface BaseTrainOptions {
+  baseDir: string;
+  dataDir: string;
+  tokenizer: Tokenizer;
+  depth: number;
+  maxSeqLen: number;
+  deviceBatchSize: number;
+  totalBatchSize: number;
+  numIterations: number;
+  targetFlops: number;
+  targetParamDataRatio: number;
+  embeddingLr: number;
+  unembeddingLr: number;
+  matrixLr: number;
+  weightDecay: number;
+  gradClip: number;
+  warmupRatio: number;
+  warmdownRatio: number;
+  finalLrFrac: number;
+  evalEvery: number;
+  evalTokens: number;
+  sampleEvery: number;
+  saveEvery: number;
+  keepLast: number;
+  modelTag: string;
+  resume: boolean;
+  packing: Packing;
+  threads: number;
+  seed: number;
+  peakFlops?: number;
+  /** Print one line per this many steps (1 = every step). */
+  logEvery: number;
+  /** Save and stop once this many steps are done (-1: run to the horizon), to split a long run. */
+  stopAfter: number;
+}
+
+/** What the loop carries from step to step; saved in every checkpoint so a resume continues it exactly. */
+interface LoopState {
+  smoothTrainLoss: number;
+  minValBpb: number;
+  totalTrainingTime: number;
+}
+
+const EMA_BETA = 0.9;
+
+/** Runs pretraining; returns the final validation bpb (NaN when never evaluated). */
+export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: number; steps: number }> {
+  // ---- model shape, horizon and batch geometry
+  const config: GPTConfig = configFromDepth(o.depth, o.tokenizer.vocabSize, o.maxSeqLen);
+  const B = o.deviceBatchSize;
+  const T = o.maxSeqLen;
+  const gradAccum = gradAccumSteps(o.totalBatchSize, B, T, 1);
+  const params = countParams(config);
+  const flopsTok = flopsPerToken(config);
+  const { numIterations, source } = trainingHorizon({
+    numIterations: o.numIterations,
+    targetFlops: o.targetFlops,
+    targetParamDataRatio: o.targetParamDataRatio,
+    numParams: params.total,
+    flopsPerToken: flopsTok,
+    totalBatchSize: o.totalBatchSize,
+  });
+  if (numIterations < 1) throw new UserError(`the horizon gives ${numIterations} iterations: raise it`);
+  const modelTag = o.modelTag || `d${o.depth}`;
+  const ckptDir = checkpointDir(o.baseDir, "base", modelTag);
+  const peak = o.peakFlops ?? cpuPeakFlops(o.threads > 0 ? o.threads : navigator.hardwareConcurrency);
+  console.log(
+    `model d${o.depth}: ${params.total.toLocaleString("en-US")} params, ${
+      flopsTok.toExponential(3)
+    } FLOPs/token; ` +
+      `${numIterations} iterations (from ${source}) of ${o.totalBatchSize.toLocaleString("en-US")} tokens ` +
+      `(B=${B}, T=${T}, grad accum ${gradAccum}); checkpoints in ${ckptDir}`,
+  );
+
+  // ---- native model, initialized or resumed
+  const ctx = ComputeContext.create({ threads: o.threads, seed: o.seed });
+  const model = GPT.create(ctx, config, { maxBatch: B });
+  let startStep = 0;
+  let loaderState: LoaderState | undefined;
+  let loop: LoopState = { smoothTrainLoss: 0, minValBpb: Infinity, totalTrainingTime: 0 };
+  const latest = o.resume ? await latestCheckpoint(ckptDir) : null;
+  if (o.resume && latest === null) console.log(`--resume: no checkpoint in ${ckptDir} yet, starting fresh`);
+  if (latest !== null) {
+    const ckpt = await loadCheckpoint(ckptDir, latest.step, {
+      expect: expectedShapes(model),
+      loadOptim: true,
+    });
+    const meta = ckpt.meta as {
+      optimStep: number;
+      loaderState: LoaderState;
+      loopState: LoopState;
+      config: GPTConfig;
+    };
+    if (JSON.stringify(meta.config) !== JSON.stringify(config)) {
+      throw new UserError(
+        `checkpoint ${ckptDir} step ${ckpt.step} was trained with ${JSON.stringify(meta.config)}, ` +
+          `not ${JSON.stringify(config)}: pass the same --depth/--max-seq-len, or another --model-tag`,
+      );
+    }
+    restoreModel(model, ckpt, meta.optimStep);
+    startStep = ckpt.step;
+    loaderState = meta.loaderState;
+    loop = { ...meta.loopState, minValBpb: meta.loopState.minValBpb ?? Infinity };
+    console.log(`resumed from ${ckptDir} step ${startStep}`);
+  } else {
+    model.initWeights(o.seed);
+  }
+
+  // ---- data
+  const train = new PretrainLoader({
+    split: "train",
+    B,
+    T,
+    tokenizer: o.tokenizer,
+    dataDir: o.dataDir,
+    packing: o.packing,
+    resumeState: loaderState,
+  });
+  const tokenBytes = o.tokenizer.tokenBytes();
+  const evalSteps = Math.max(1, Math.floor(o.evalTokens / (B * T)));
+  const validate = async () => {
+    const val = new PretrainLoader({
+      split: "val",
+      B,
+      T,
+      tokenizer: o.tokenizer,
+      dataDir: o.dataDir,
+      packing: o.packing,
+    });
+    try {
+      return await evaluateBpb(model, val[Symbol.asyncIterator](), evalSteps, B, T, tokenBytes);
+    } finally {
+      val.close();
+    }
+  };
+
+  // ---- Ctrl-C finishes the current step, saves, and exits; a second Ctrl-C exits at once
+  let stopRequested = false;
+  const onSigint = () => {
+    if (stopRequested) Deno.exit(130);
+    stopRequested = true;
+    console.error("\ninterrupt: finishing this step, then saving a checkpoint (Ctrl-C again to quit now)");
+  };
+  Deno.addSignalListener("SIGINT", onSigint);
+
+  const save = async (step: number) => {
+    await saveCheckpoint(ckptDir, step, {
+      model: modelTensors(model),
+      optim: optimTensors(model),
+      meta: {
+        step,
+        config,
+        userConfig: { ...o, tokenizer: undefined, baseDir: undefined },
+        optimStep: model.getOptimStep(),
+        loaderState: train.state,
+        loopState: { ...loop, minValBpb: Number.isFinite(loop.minValBpb) ? loop.minValBpb : null },
+        modelTag,
+      },
+    });
+    if (o.keepLast > 0) await pruneCheckpoints(ckptDir, o.keepLast);
+    console.log(`saved checkpoint ${ckptDir} step ${step}`);
+  };
+
+  let valBpb = Number.NaN;
+  let step = startStep;
+  const lrScale = adamwLrScale(config.nEmbd);
+  const tokensPerStep = B * T * gradAccum;
+  try {
+    for (;; step++) {
+      const last = step === numIterations;
+      if (o.stopAfter > 0 && step >= o.stopAfter && step > startStep) stopRequested = true;
+      const resumedHere = latest !== null && step === startStep;
+      if (o.evalEvery > 0 && (last || step % o.evalEvery === 0) && !resumedHere) {
+        valBpb = await validate();
+        loop.minValBpb = Math.min(loop.minValBpb, valBpb);
+        console.log(`step ${pad(step)} | validation bpb: ${valBpb.toFixed(6)}`);
+      }
+      if (o.sampleEvery > 0 && !resumedHere && (last || (step > 0 && step % o.sampleEvery === 0))) {
+        for (const prompt of SAMPLE_PROMPTS) {
+          console.log(`  ${prompt}${await greedyContinuation(model, o.tokenizer, prompt)}`);
+        }
+      }
+      const periodicSave = o.saveEvery > 0 && step > startStep && step % o.saveEvery === 0;
+      if (last || periodicSave || stopRequested) await save(step);
+      if (last || stopRequested) break;
+
+      // one optimizer step over gradAccum micro-batches
+      const t0 = performance.now();
+      let lossSum = 0;
+      for (let micro = 0; micro < gradAccum; micro++) {
+        const batch = await train.next();
+        if (batch === null) throw new Error("the training loader ended (it should loop over epochs)");
+        lossSum += await model.forwardBackward(
+          batch.inputs as Int32Array<ArrayBuffer>,
+          batch.targets as Int32Array<ArrayBuffer>,
+          B,
+          T,
+          1 / gradAccum,
+        );
+      }
+      const loss = lossSum / gradAccum;
+      let gradScale = 1;
+      if (o.gradClip > 0) {
+        const norm = model.gradNorm();
+        gradScale = Math.min(1, o.gradClip / (norm + 1e-6));
+      }
+      const lrm = lrMultiplier(step, numIterations, {
+        warmupRatio: o.warmupRatio,
+        warmdownRatio: o.warmdownRatio,
+        finalLrFrac: o.finalLrFrac,
+      });
+      await model.optimStep({
+        lrUnembed: o.unembeddingLr * lrScale * lrm,
+        lrEmbed: o.embeddingLr * lrScale * lrm,
+        lrMatrix: o.matrixLr * lrm,
+        muonMomentum: muonMomentum(step),
+        weightDecay: o.weightDecay,
+        gradScale,
+      });
+      model.zeroGrad();
+      const dt = (performance.now() - t0) / 1000;
+
+      // logging: a debiased EMA of the loss, throughput, MFU, ETA (time excludes the first 10 steps)
+      loop.smoothTrainLoss = EMA_BETA * loop.smoothTrainLoss + (1 - EMA_BETA) * loss;
+      const smooth = loop.smoothTrainLoss / (1 - EMA_BETA ** (step + 1));
+      if (step > 10) loop.totalTrainingTime += dt;
+      const tokPerSec = tokensPerStep / dt;
+      const mfu = peak ? (flopsTok * tokPerSec / peak) * 100 : Number.NaN;
+      const eta = (numIterations - step - 1) * dt;
+      if (step % o.logEvery === 0 || step === numIterations - 1) {
+        console.log(
+          `step ${pad(step)}/${pad(numIterations)} (${(100 * step / numIterations).toFixed(2)}%) | ` +
+            `loss: ${loss.toFixed(6)} | smooth: ${smooth.toFixed(4)} | lrm: ${lrm.toFixed(2)} | ` +
+            `dt: ${(dt * 1000).toFixed(0)}ms | tok/sec: ${Math.round(tokPerSec).toLocaleString("en-US")} | ` +
+            `mfu: ${Number.isNaN(mfu) ? "n/a" : mfu.toFixed(2)} | eta: ${formatDuration(eta)}`,
+        );
+      }
+    }
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSigint);
+    train.close();
+    model.free();
+    ctx.destroy();
+  }
+
+  if (step === numIterations) {
+    await logReportSection(o.baseDir, "Base model training", [
+      { ...o, tokenizer: undefined, baseDir: undefined, dataDir: undefined },
+      {
+        "Number of parameters": params.total,
+        "Number of FLOPs per token": flopsTok.toExponential(6),
+        "Calculated number of iterations": numIterations,
+        "Number of training tokens": numIterations * o.totalBatchSize,
+        "Tokens : Params ratio": (numIterations * o.totalBatchSize) / params.total,
+        "Minimum validation bpb": Number.isFinite(loop.minValBpb) ? loop.minValBpb : null,
+        "Final validation bpb": Number.isNaN(valBpb) ? null : valBpb,
+        "Total training time": formatDuration(loop.totalTrainingTime),
+      },
+    ]);
+  }
+  return { finalValBpb: valBpb, steps: step };
+}
+
+function pad(n: number): string {
+  return String(n).padStart(5, "0");
+}
