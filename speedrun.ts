@@ -1,8 +1,9 @@
 // The whole pipeline, top to bottom, as `nanochat speedrun` runs it. Each stage is an ordinary CLI
 // command, so any stage can be rerun by hand with the same flags.
 //
-// Stages built so far: pretraining data, tokenizer training, tokenizer evaluation. Pretraining,
-// midtraining, SFT, RL, evaluation and the report card join this list as they land.
+// Stages built so far: pretraining data, tokenizer training and evaluation, base-model pretraining and
+// its bits-per-byte evaluation. Midtraining, SFT, RL, chat evaluation and the report card join this
+// list as they land.
 import { runCli } from "./src/cli/main.ts";
 import { UserError } from "./src/common/errors.ts";
 
@@ -15,6 +16,12 @@ export interface SpeedrunOptions {
   vocabSize: number;
   /** Characters of text for tokenizer training. */
   maxChars: number;
+  /** Flags passed through to `train base` (depth, batch sizes, horizon, eval cadence). */
+  trainArgs: string[];
+  /** Rows per forward pass for `eval base`. */
+  deviceBatchSize: number;
+  /** Tokens per split for `eval base`. */
+  evalTokens: number;
   /** Global flags passed to every stage (e.g. --base-dir). */
   globalArgs: string[];
 }
@@ -38,6 +45,18 @@ export async function speedrun(options: SpeedrunOptions): Promise<void> {
     ...dataArgs,
   ]]);
   stages.push(["evaluate tokenizer", ["tokenizer", "eval", ...dataArgs]]);
+
+  // 3. Pretraining, then bits per byte of the result on train and val.
+  stages.push(["pretrain base model", ["train", "base", ...options.trainArgs, ...dataArgs]]);
+  stages.push(["evaluate base model", [
+    "eval",
+    "base",
+    "--device-batch-size",
+    String(options.deviceBatchSize),
+    "--split-tokens",
+    String(options.evalTokens),
+    ...dataArgs,
+  ]]);
 
   for (const [i, [name, args]] of stages.entries()) {
     console.log(`\n=== speedrun stage ${i + 1}/${stages.length}: ${name} ===`);
