@@ -1,0 +1,94 @@
+// `deno task bench:train`: CPU pretraining throughput for d4 and d8 at T=512 (vocab 65536), side by side:
+//   * the machine's measured fp32 SGEMM peak and the native library alone (kernels/build/nanochat_bench);
+//   * our full step through Deno FFI (forward+backward, Muon+AdamW), with time inside native code vs wall
+//     time, so the FFI crossing cost is visible;
+//   * PyTorch CPU training nanochat's same model with the same optimizers (skipped with a note when torch is
+//     not importable; BENCH_TORCH_PATH adds a folder to PYTHONPATH).
+import { fileURLToPath } from "node:url";
+import { configFromDepth, flopsPerToken } from "../../src/model/config.ts";
+import { ComputeContext, GPT } from "../../src/model/gpt.ts";
+
+const T = 512;
+const VOCAB = 65536;
+const STEPS = Number(Deno.env.get("BENCH_STEPS") ?? "3");
+const RUNS: [number, number][] = [[4, 8], [8, 4]]; // [depth, B]
+const threads = navigator.hardwareConcurrency;
+const root = (p: string) => fileURLToPath(new URL(`../../${p}`, import.meta.url));
+
+async function run(cmd: string, args: string[], env: Record<string, string> = {}) {
+  const out = await new Deno.Command(cmd, { args, env, stdout: "piped", stderr: "piped" }).output();
+  const dec = new TextDecoder();
+  return { ok: out.success, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+console.log(`machine: ${threads} cores; T=${T}, vocab ${VOCAB}, best of ${STEPS} steps after a warm-up\n`);
+
+// 1. native library alone + SGEMM peak
+const native = await run(root("kernels/build/nanochat_bench"), [
+  "--depths",
+  "4,8",
+  "--seq",
+  String(T),
+  "--json",
+]);
+if (!native.ok) throw new Error(`nanochat_bench failed (run \`deno task build\`):\n${native.stderr}`);
+const nativeJson = JSON.parse(native.stdout.trim().split("\n").pop()!);
+const peak = Math.max(nativeJson.sgemm_gflops_before, nativeJson.sgemm_gflops_after) * 1e9;
+console.log(`measured fp32 SGEMM peak: ${(peak / 1e9).toFixed(1)} GFLOP/s\n`);
+
+console.log(
+  "| model | B | ours via FFI tok/s | GFLOP/s (% of SGEMM peak) | native share of step | FFI+TS overhead/step | " +
+    "native-only bench tok/s | GEMM % of peak | PyTorch CPU tok/s | ours / PyTorch |",
+);
+console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+for (const [depth, B] of RUNS) {
+  const config = configFromDepth(depth, VOCAB, T);
+  const ctx = ComputeContext.create({ threads: 0, seed: 1, profile: true });
+  const model = GPT.create(ctx, config, { maxBatch: B });
+  model.initWeights(1);
+  const inputs = Int32Array.from({ length: B * T }, (_, i) => (i * 7919) % VOCAB);
+  const targets = Int32Array.from({ length: B * T }, (_, i) => (i * 104729 + 1) % VOCAB);
+  const walls: number[] = [];
+  const natives: number[] = [];
+  for (let s = 0; s <= STEPS; s++) {
+    model.resetProfile();
+    const t0 = performance.now();
+    await model.forwardBackward(inputs, targets, B, T, 1);
+    await model.optimStep({ lrUnembed: 0.003, lrEmbed: 0.15, lrMatrix: 0.02, muonMomentum: 0.9 });
+    model.zeroGrad();
+    const wall = (performance.now() - t0) / 1000;
+    if (s > 0) {
+      walls.push(wall);
+      natives.push(model.profile().totalSeconds);
+    }
+  }
+  model.free();
+  ctx.destroy();
+  const best = walls.indexOf(Math.min(...walls));
+  const tokS = (B * T) / walls[best];
+  const gflops = flopsPerToken(config) * tokS;
+  const nativeRun = nativeJson.runs.find((r: { depth: number }) => r.depth === depth);
+  const torch = await run("python3", [
+    root("tests/bench/train_reference_torch.py"),
+    ...[depth, B, T, VOCAB, STEPS, threads].map(String),
+  ], { PYTHONPATH: Deno.env.get("BENCH_TORCH_PATH") ?? "" });
+  let torchTokS = Number.NaN;
+  if (torch.ok) torchTokS = (B * T) / JSON.parse(torch.stdout.trim().split("\n").pop()!).step_seconds_best;
+  console.log(
+    `| d${depth} | ${B} | ${Math.round(tokS)} | ${(gflops / 1e9).toFixed(1)} (${
+      (100 * gflops / peak).toFixed(0)
+    }%) | ` +
+      `${(100 * natives[best] / walls[best]).toFixed(1)}% | ${
+        ((walls[best] - natives[best]) * 1000).toFixed(1)
+      } ms | ` +
+      `${Math.round(nativeRun?.tok_per_s ?? NaN)} | ${
+        (100 * (nativeRun?.matmul_gflops ?? NaN) * 1e9 / peak).toFixed(0)
+      }% | ` +
+      `${torch.ok ? Math.round(torchTokS) : "skipped: pip install torch"} | ` +
+      `${torch.ok ? (tokS / torchTokS).toFixed(2) + "x" : "-"} |`,
+  );
+}
+const status = await Deno.readTextFile("/proc/self/status");
+console.log(
+  `\npeak RSS of this process: ${(Number(/VmHWM:\s+(\d+)/.exec(status)?.[1]) / 1024).toFixed(0)} MB`,
+);
