@@ -37,8 +37,8 @@ const peak = Math.max(nativeJson.sgemm_gflops_before, nativeJson.sgemm_gflops_af
 console.log(`measured fp32 SGEMM peak: ${(peak / 1e9).toFixed(1)} GFLOP/s\n`);
 
 console.log(
-  "| model | B | ours via FFI tok/s | GFLOP/s (% of SGEMM peak) | native share of step | FFI+TS overhead/step | " +
-    "native-only bench tok/s | GEMM % of peak | PyTorch CPU tok/s | ours / PyTorch |",
+  "| model | B | ours via FFI, full step tok/s | GFLOP/s (% of SGEMM peak) | native share of step | FFI+TS overhead/step | " +
+    "native-only fwd+bwd tok/s | its GEMM % of peak | PyTorch CPU tok/s | ours / PyTorch |",
 );
 console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 for (const [depth, B] of RUNS) {
