@@ -2,9 +2,11 @@
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { UserError } from "../common/errors.ts";
 import { VERSION } from "../version.ts";
+import { registerChatCommand } from "./chat_cmd.ts";
 import { registerDataCommands } from "./data_cmd.ts";
 import { registerEvalCommands } from "./eval_cmd.ts";
 import { registerModelCommands } from "./model_cmd.ts";
+import { registerServeCommand } from "./serve_cmd.ts";
 import { registerSpeedrunCommand } from "./speedrun_cmd.ts";
 import { registerTokenizerCommands } from "./tokenizer_cmd.ts";
 import { registerTrainCommands } from "./train_cmd.ts";
@@ -25,6 +27,8 @@ export function buildProgram(): Command {
   registerTrainCommands(program);
   registerEvalCommands(program);
   registerSpeedrunCommand(program);
+  registerChatCommand(program);
+  registerServeCommand(program);
   return program;
 }
 

@@ -1,0 +1,102 @@
+// Loads a trained checkpoint of one stage (base, mid, sft, rl) with its tokenizer into an Engine.
+import { layout } from "../common/base_dir.ts";
+import { UserError } from "../common/errors.ts";
+import type { GPTConfig } from "../model/config.ts";
+import { ComputeContext, GPT } from "../model/gpt.ts";
+import { Tokenizer } from "../tokenizer/tokenizer.ts";
+import { checkpointDir, findModelTag, loadCheckpoint, type Stage, stageDir } from "../train/checkpoint.ts";
+import { restoreModel } from "../train/model_io.ts";
+import { Engine } from "./engine.ts";
+
+/** The stages a chat model can come from. */
+export const CHAT_SOURCES: readonly Stage[] = ["base", "mid", "sft", "rl"];
+
+/** Stages `nanochat train` can produce today. */
+const TRAINABLE: readonly Stage[] = ["base"];
+
+export interface LoadChatModelOptions {
+  baseDir: string;
+  source: Stage;
+  /** Checkpoint folder (default: the largest d<N>). */
+  modelTag?: string;
+  /** Checkpoint step (default: the latest). */
+  step?: number;
+  /** CPU threads (0 or undefined: all cores). */
+  threads?: number;
+  /** Tokenizer folder (default: <base>/tokenizer). */
+  tokenizerDir?: string;
+}
+
+export interface LoadedChatModel {
+  engine: Engine;
+  model: GPT;
+  tokenizer: Tokenizer;
+  tag: string;
+  step: number;
+  /** Frees the model, its compute context and the tokenizer. */
+  close(): void;
+}
+
+async function hasCheckpoints(baseDir: string, source: Stage): Promise<boolean> {
+  try {
+    await findModelTag(baseDir, source);
+    return true;
+  } catch (err) {
+    if (err instanceof UserError) return false;
+    throw err;
+  }
+}
+
+/** Loads the latest (or the given) checkpoint of `source` for inference. */
+export async function loadChatModel(opts: LoadChatModelOptions): Promise<LoadedChatModel> {
+  const { baseDir, source } = opts;
+  if (!CHAT_SOURCES.includes(source)) {
+    throw new UserError(`unknown model source "${source}": use one of ${CHAT_SOURCES.join(", ")}`);
+  }
+  if (opts.modelTag === undefined && !(await hasCheckpoints(baseDir, source))) {
+    const how = TRAINABLE.includes(source)
+      ? `train one with \`nanochat train ${source}\``
+      : `\`nanochat train ${source}\` is not available yet; train a base model with \`nanochat train base\` ` +
+        `and chat with it using \`-i base\``;
+    throw new UserError(`no ${source} checkpoint in ${stageDir(baseDir, source)}: ${how}`);
+  }
+  const tag = opts.modelTag ?? await findModelTag(baseDir, source);
+  const ckpt = await loadCheckpoint(checkpointDir(baseDir, source, tag), opts.step, { loadOptim: false });
+  const config = (ckpt.meta as { config?: GPTConfig }).config;
+  if (!config) {
+    throw new UserError(`checkpoint ${ckpt.dir} step ${ckpt.step} has no model config in its meta`);
+  }
+  const tokenizer = Tokenizer.load(opts.tokenizerDir ?? layout.tokenizer(baseDir));
+  if (tokenizer.vocabSize !== config.vocabSize) {
+    tokenizer.free();
+    throw new UserError(
+      `the tokenizer has ${tokenizer.vocabSize} tokens but the checkpoint expects ${config.vocabSize}: ` +
+        `use the tokenizer it was trained with`,
+    );
+  }
+  const ctx = ComputeContext.create({ threads: opts.threads ?? 0 });
+  let model: GPT | null = null;
+  try {
+    model = GPT.create(ctx, config, { maxBatch: 1 });
+    restoreModel(model, ckpt);
+  } catch (err) {
+    model?.free();
+    ctx.destroy();
+    tokenizer.free();
+    throw err;
+  }
+  const engine = new Engine(model, tokenizer);
+  const m = model;
+  return {
+    engine,
+    model: m,
+    tokenizer,
+    tag,
+    step: ckpt.step,
+    close() {
+      m.free();
+      ctx.destroy();
+      tokenizer.free();
+    },
+  };
+}
