@@ -15,6 +15,6 @@ export type { GPTConfig } from "./src/model/config.ts";
 export { ComputeContext, GPT, KVCache } from "./src/model/gpt.ts";
 export { Engine } from "./src/engine/engine.ts";
 export { loadChatModel } from "./src/engine/load.ts";
-export type { ChatEngine, GenerateOptions, GeneratedPiece } from "./src/engine/types.ts";
+export type { ChatEngine, GeneratedPiece, GenerateOptions } from "./src/engine/types.ts";
 export { createApp } from "./src/server/app.ts";
 export { WorkerPool } from "./src/server/pool.ts";
