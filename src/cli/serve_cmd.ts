@@ -4,6 +4,7 @@ import { UserError } from "../common/errors.ts";
 import { loadChatModel } from "../engine/load.ts";
 import { createApp } from "../server/app.ts";
 import { WorkerPool } from "../server/pool.ts";
+import { UI_HTML } from "../ui/page.ts";
 import { globalOptions, parseIntOption, parseNumberOption } from "./context.ts";
 
 const SOURCES = ["base", "mid", "sft", "rl"];
@@ -69,6 +70,7 @@ export function registerServeCommand(program: Command): void {
         apiKey,
         modelName,
         defaults: { temperature: opts.temperature, topK: opts.topK, maxTokens: opts.maxTokens },
+        uiHtml: UI_HTML,
       });
 
       const shutdown = new AbortController();
