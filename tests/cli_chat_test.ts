@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { iterTrainingText } from "../src/data/parquet.ts";
 import { Tokenizer } from "../src/tokenizer/tokenizer.ts";
-import { runCliProcess, sharedPretrainDir, withTempDir } from "./helpers.ts";
+import { makeTinyBaseCheckpoint, runCliProcess, sharedPretrainDir, withTempDir } from "./helpers.ts";
 
 const SHARED = sharedPretrainDir();
 
@@ -79,46 +79,12 @@ async function checkCtrlC(base: string): Promise<void> {
   }
 }
 
-async function makeTinyBase(base: string): Promise<void> {
-  const tok = await Tokenizer.train(
-    iterTrainingText({ dataDir: SHARED!, maxChars: 200_000, docCap: 10_000 }),
-    { vocabSize: 512 },
-  );
-  tok.save(join(base, "tokenizer"));
-  tok.free();
-  const res = await runCliProcess([
-    "--base-dir",
-    base,
-    "train",
-    "base",
-    "--depth",
-    "2",
-    "--max-seq-len",
-    "64",
-    "--device-batch-size",
-    "4",
-    "--total-batch-size",
-    "256",
-    "--sample-every",
-    "-1",
-    "--eval-every",
-    "-1",
-    "--eval-tokens",
-    "256",
-    "--num-iterations",
-    "3",
-    "--data-dir",
-    SHARED!,
-  ]);
-  assertEquals(res.code, 0, res.err + res.out);
-}
-
 Deno.test({
   name: "chat: a base checkpoint answers -p, is deterministic at -t 0, and the REPL runs on stdin",
   ignore: SHARED === null,
   fn: () =>
     withTempDir(async (base) => {
-      await makeTinyBase(base);
+      await makeTinyBaseCheckpoint(base, SHARED!);
       const args = [
         "--base-dir",
         base,

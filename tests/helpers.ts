@@ -1,5 +1,8 @@
 // Shared test helpers: where the shared offline data lives and small temp-dir utilities.
 import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { iterTrainingText } from "../src/data/parquet.ts";
+import { Tokenizer } from "../src/tokenizer/tokenizer.ts";
 
 /** The repository's sibling `shared/data/pretrain` folder, or null when this checkout has none. */
 export function sharedPretrainDir(): string | null {
@@ -60,4 +63,39 @@ export async function runCliProcess(
   const { code, stdout, stderr } = await child.output();
   const dec = new TextDecoder();
   return { code, out: dec.decode(stdout), err: dec.decode(stderr) };
+}
+
+/** A 512-token tokenizer and a 3-step d2 base checkpoint under `base` (about a second). */
+export async function makeTinyBaseCheckpoint(base: string, dataDir: string): Promise<void> {
+  const tok = await Tokenizer.train(
+    iterTrainingText({ dataDir: dataDir, maxChars: 200_000, docCap: 10_000 }),
+    { vocabSize: 512 },
+  );
+  tok.save(join(base, "tokenizer"));
+  tok.free();
+  const res = await runCliProcess([
+    "--base-dir",
+    base,
+    "train",
+    "base",
+    "--depth",
+    "2",
+    "--max-seq-len",
+    "64",
+    "--device-batch-size",
+    "4",
+    "--total-batch-size",
+    "256",
+    "--sample-every",
+    "-1",
+    "--eval-every",
+    "-1",
+    "--eval-tokens",
+    "256",
+    "--num-iterations",
+    "3",
+    "--data-dir",
+    dataDir,
+  ]);
+  if (res.code !== 0) throw new Error(`training the tiny checkpoint failed:\n${res.err}${res.out}`);
 }
