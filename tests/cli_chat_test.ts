@@ -2,10 +2,7 @@
 // options give clear errors; the REPL reads stdin lines and exits at end of input.
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { fileURLToPath } from "node:url";
-import { join } from "node:path";
-import { iterTrainingText } from "../src/data/parquet.ts";
-import { Tokenizer } from "../src/tokenizer/tokenizer.ts";
-import { makeTinyBaseCheckpoint, runCliProcess, sharedPretrainDir, withTempDir } from "./helpers.ts";
+import { makeTinyBaseCheckpoint, sharedPretrainDir, withTempDir } from "./helpers.ts";
 
 const SHARED = sharedPretrainDir();
 
