@@ -3,7 +3,7 @@
 separated by the ASCII record separator (0x1E). The compare script and the Rust
 bench read that format. Needs pyarrow (verification only, not a runtime dep).
 
-usage: dump_parquet_text.py OUT [--glob '/work/shared/data/pretrain/*.parquet']
+usage: dump_parquet_text.py OUT [--glob '../shared/data/pretrain/*.parquet']
                                 [--max-bytes N] [--repeat K]
 --repeat K writes the corpus K times (to reach ~100 MB for timing runs when
 only a few MB of real text are available)."""
@@ -11,10 +11,14 @@ import argparse
 import glob
 
 import pyarrow.parquet as pq
+import os
+
+# the shared offline data sits beside the repository: <repo>/../shared/data
+SHARED_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "..", "shared", "data")
 
 ap = argparse.ArgumentParser()
 ap.add_argument("out")
-ap.add_argument("--glob", default="/work/shared/data/pretrain/*.parquet")
+ap.add_argument("--glob", default=os.path.join(SHARED_DATA, "pretrain", "*.parquet"))
 ap.add_argument("--max-bytes", type=int, default=0, help="stop after about this many bytes (0 = all)")
 ap.add_argument("--repeat", type=int, default=1)
 args = ap.parse_args()

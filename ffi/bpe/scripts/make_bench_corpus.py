@@ -9,13 +9,17 @@ import argparse
 import glob
 
 import pyarrow.parquet as pq
+import os
+
+# the shared offline data sits beside the repository: <repo>/../shared/data
+SHARED_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "..", "shared", "data")
 
 ap = argparse.ArgumentParser()
 ap.add_argument("out")
 ap.add_argument("--target-mb", type=float, default=100)
-ap.add_argument("--parquet", default="/work/shared/data/pretrain/*.parquet")
+ap.add_argument("--parquet", default=os.path.join(SHARED_DATA, "pretrain", "*.parquet"))
 ap.add_argument("--extra", nargs="*", default=[
-    "/work/shared/data/**/*.jsonl",
+    os.path.join(SHARED_DATA, "**", "*.jsonl"),
     "/root/.pyenv/versions/3.11.7/lib/python3.11/**/*.py",
     "/root/.pyenv/versions/3.12.1/lib/python3.12/**/*.py",
     "/usr/share/doc/**/*.txt",
