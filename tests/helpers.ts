@@ -65,14 +65,18 @@ export async function runCliProcess(
   return { code, out: dec.decode(stdout), err: dec.decode(stderr) };
 }
 
-/** A 512-token tokenizer and a 3-step d2 base checkpoint under `base` (about a second). */
-export async function makeTinyBaseCheckpoint(base: string, dataDir: string): Promise<void> {
-  const tok = await Tokenizer.train(
-    iterTrainingText({ dataDir: dataDir, maxChars: 200_000, docCap: 10_000 }),
-    { vocabSize: 512 },
-  );
+/** A 512-token tokenizer trained on `maxChars` of the shards, saved as <base>/tokenizer. */
+export async function makeTinyTokenizer(base: string, dataDir: string, maxChars = 200_000): Promise<void> {
+  const tok = await Tokenizer.train(iterTrainingText({ dataDir, maxChars, docCap: 10_000 }), {
+    vocabSize: 512,
+  });
   tok.save(join(base, "tokenizer"));
   tok.free();
+}
+
+/** A 512-token tokenizer and a 3-step d2 base checkpoint under `base` (about a second). */
+export async function makeTinyBaseCheckpoint(base: string, dataDir: string): Promise<void> {
+  await makeTinyTokenizer(base, dataDir);
   const res = await runCliProcess([
     "--base-dir",
     base,

@@ -3,10 +3,8 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
-import { Tokenizer } from "../src/tokenizer/tokenizer.ts";
-import { iterTrainingText } from "../src/data/parquet.ts";
 import { listCheckpoints } from "../src/train/checkpoint.ts";
-import { runCliProcess, sharedPretrainDir, withTempDir } from "./helpers.ts";
+import { makeTinyTokenizer, runCliProcess, sharedPretrainDir, withTempDir } from "./helpers.ts";
 
 const SHARED = sharedPretrainDir();
 
@@ -27,17 +25,6 @@ const TINY = [
   "--eval-tokens",
   "2048",
 ];
-
-async function makeBase(dir: string): Promise<void> {
-  const tok = await Tokenizer.train(
-    iterTrainingText({ dataDir: SHARED!, maxChars: 300_000, docCap: 10_000 }),
-    {
-      vocabSize: 512,
-    },
-  );
-  tok.save(join(dir, "tokenizer"));
-  tok.free();
-}
 
 function stepLosses(out: string): Map<number, string> {
   const losses = new Map<number, string>();
@@ -60,7 +47,7 @@ Deno.test({
   ignore: SHARED === null,
   fn: () =>
     withTempDir(async (base) => {
-      await makeBase(base);
+      await makeTinyTokenizer(base, SHARED!, 300_000);
       const { out } = await train(base, [
         "--num-iterations",
         "30",
@@ -101,7 +88,7 @@ Deno.test({
   ignore: SHARED === null,
   fn: () =>
     withTempDir(async (base) => {
-      await makeBase(base);
+      await makeTinyTokenizer(base, SHARED!, 300_000);
       const flags = ["--num-iterations", "6", "--eval-every", "-1"];
       const full = stepLosses((await train(base, [...flags, "--model-tag", "full"])).out);
       assertEquals(full.size, 6);
@@ -123,7 +110,7 @@ Deno.test({
   ignore: SHARED === null,
   fn: () =>
     withTempDir(async (base) => {
-      await makeBase(base);
+      await makeTinyTokenizer(base, SHARED!, 300_000);
       const main = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
       const child = new Deno.Command(Deno.execPath(), {
         args: [
@@ -169,7 +156,7 @@ Deno.test({
   ignore: SHARED === null,
   fn: () =>
     withTempDir(async (base) => {
-      await makeBase(base);
+      await makeTinyTokenizer(base, SHARED!, 300_000);
       const cases: [string[], string][] = [
         [["--depth", "5"], "not divisible by 3 heads"],
         [["--total-batch-size", "1000"], "--total-batch-size"],

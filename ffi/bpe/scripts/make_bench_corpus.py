@@ -10,6 +10,7 @@ import glob
 
 import pyarrow.parquet as pq
 import os
+import sysconfig
 
 # the shared offline data sits beside the repository: <repo>/../shared/data
 SHARED_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "..", "shared", "data")
@@ -20,8 +21,8 @@ ap.add_argument("--target-mb", type=float, default=100)
 ap.add_argument("--parquet", default=os.path.join(SHARED_DATA, "pretrain", "*.parquet"))
 ap.add_argument("--extra", nargs="*", default=[
     os.path.join(SHARED_DATA, "**", "*.jsonl"),
-    "/root/.pyenv/versions/3.11.7/lib/python3.11/**/*.py",
-    "/root/.pyenv/versions/3.12.1/lib/python3.12/**/*.py",
+    # the running Python's standard library: plenty of real source text on any machine
+    os.path.join(sysconfig.get_paths()["stdlib"], "**", "*.py"),
     "/usr/share/doc/**/*.txt",
 ])
 args = ap.parse_args()
