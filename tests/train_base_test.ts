@@ -3,7 +3,7 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
-import { listCheckpoints } from "../src/train/checkpoint.ts";
+import { listCheckpoints } from "../src/checkpoint/checkpoint.ts";
 import { makeTinyTokenizer, runCliProcess, sharedPretrainDir, withTempDir } from "./helpers.ts";
 
 const SHARED = sharedPretrainDir();

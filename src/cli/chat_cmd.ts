@@ -5,7 +5,7 @@ import type { Engine } from "../engine/engine.ts";
 import { CHAT_SOURCES, loadChatModel } from "../engine/load.ts";
 import type { GenerateOptions } from "../engine/types.ts";
 import { renderForCompletion } from "../tokenizer/render.ts";
-import type { Stage } from "../train/checkpoint.ts";
+import type { Stage } from "../checkpoint/checkpoint.ts";
 import { globalOptions, parseIntOption, parseNumberOption } from "./context.ts";
 
 const HELP = [

@@ -7,10 +7,10 @@ import type { GPTConfig } from "../model/config.ts";
 import { ComputeContext, GPT } from "../model/gpt.ts";
 import { logReportSection } from "../report/section.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
-import { checkpointDir, findModelTag, loadCheckpoint } from "../train/checkpoint.ts";
+import { checkpointDir, findModelTag, loadCheckpoint } from "../checkpoint/checkpoint.ts";
 import { PretrainLoader } from "../train/dataloader.ts";
-import { evaluateBpb } from "../train/evaluate_bpb.ts";
-import { restoreModel } from "../train/model_io.ts";
+import { evaluateBpb } from "../eval/bpb.ts";
+import { restoreModel } from "../checkpoint/model_io.ts";
 import { globalOptions, parseIntOption, parseNumberOption } from "./context.ts";
 
 export function registerEvalCommands(program: Command): void {

@@ -4,8 +4,14 @@ import { UserError } from "../common/errors.ts";
 import type { GPTConfig } from "../model/config.ts";
 import { ComputeContext, GPT } from "../model/gpt.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
-import { checkpointDir, findModelTag, loadCheckpoint, type Stage, stageDir } from "../train/checkpoint.ts";
-import { restoreModel } from "../train/model_io.ts";
+import {
+  checkpointDir,
+  findModelTag,
+  loadCheckpoint,
+  type Stage,
+  stageDir,
+} from "../checkpoint/checkpoint.ts";
+import { restoreModel } from "../checkpoint/model_io.ts";
 import { Engine } from "./engine.ts";
 
 /** The stages a chat model can come from. */

@@ -13,10 +13,10 @@ import {
   loadCheckpoint,
   pruneCheckpoints,
   saveCheckpoint,
-} from "./checkpoint.ts";
+} from "../checkpoint/checkpoint.ts";
 import { type LoaderState, type Packing, PretrainLoader } from "./dataloader.ts";
-import { evaluateBpb } from "./evaluate_bpb.ts";
-import { expectedShapes, modelTensors, optimTensors, restoreModel } from "./model_io.ts";
+import { evaluateBpb } from "../eval/bpb.ts";
+import { expectedShapes, modelTensors, optimTensors, restoreModel } from "../checkpoint/model_io.ts";
 import { cpuPeakFlops } from "./peak_flops.ts";
 import { greedyContinuation, SAMPLE_PROMPTS } from "./samples.ts";
 import { adamwLrScale, gradAccumSteps, lrMultiplier, muonMomentum, trainingHorizon } from "./schedule.ts";

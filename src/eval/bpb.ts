@@ -2,12 +2,17 @@
 // targets whose token has bytes (specials count 0 bytes and are left out), divided by ln 2 times the
 // sum of those targets' byte lengths.
 import type { GPT } from "../model/gpt.ts";
-import type { Batch } from "./dataloader.ts";
+
+/** One packed batch: inputs and targets, each [B*T]. */
+export interface TokenBatch {
+  inputs: Int32Array;
+  targets: Int32Array;
+}
 
 /** Evaluates `steps` batches from `batches` and returns bits per byte. */
 export async function evaluateBpb(
   model: GPT,
-  batches: AsyncIterator<Batch>,
+  batches: AsyncIterator<TokenBatch>,
   steps: number,
   B: number,
   T: number,

@@ -8,7 +8,7 @@ import {
   readSafetensors,
   readSafetensorsHeader,
   saveSafetensors,
-} from "../src/train/safetensors.ts";
+} from "../src/checkpoint/safetensors.ts";
 import {
   checkpointDir,
   findModelTag,
@@ -20,7 +20,7 @@ import {
   optimFile,
   pruneCheckpoints,
   saveCheckpoint,
-} from "../src/train/checkpoint.ts";
+} from "../src/checkpoint/checkpoint.ts";
 import { withTempDir } from "./helpers.ts";
 
 const le32 = (n: number) => [n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, (n >>> 24) & 0xff];
