@@ -6,6 +6,7 @@ import { registerChatCommand } from "./chat_cmd.ts";
 import { registerDataCommands } from "./data_cmd.ts";
 import { registerEvalCommands } from "./eval_cmd.ts";
 import { registerModelCommands } from "./model_cmd.ts";
+import { registerReportCommand } from "./report_cmd.ts";
 import { registerServeCommand } from "./serve_cmd.ts";
 import { registerSpeedrunCommand } from "./speedrun_cmd.ts";
 import { registerTokenizerCommands } from "./tokenizer_cmd.ts";
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerSpeedrunCommand(program);
   registerChatCommand(program);
   registerServeCommand(program);
+  registerReportCommand(program);
   return program;
 }
 
