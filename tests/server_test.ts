@@ -203,7 +203,11 @@ Deno.test("the openai client gets matching non-streaming and streaming answers",
     assertEquals(finishes.at(-1), "stop");
     assertEquals(usage?.completion_tokens, WORDS.length);
 
-    const short = await client.chat.completions.create({ model: "nanochat-test", messages, max_completion_tokens: 2 });
+    const short = await client.chat.completions.create({
+      model: "nanochat-test",
+      messages,
+      max_completion_tokens: 2,
+    });
     assertEquals(short.choices[0].message.content, "Hello there");
     assertEquals(short.choices[0].finish_reason, "length");
   });
@@ -217,7 +221,12 @@ Deno.test("stop sequences end generation and are trimmed, streaming or not", asy
       const full = await client.chat.completions.create({ model: "nanochat-test", messages: USER, stop });
       assertEquals(full.choices[0].message.content, expected);
       assertEquals(full.choices[0].finish_reason, "stop");
-      const stream = await client.chat.completions.create({ model: "nanochat-test", messages: USER, stop, stream: true });
+      const stream = await client.chat.completions.create({
+        model: "nanochat-test",
+        messages: USER,
+        stop,
+        stream: true,
+      });
       let content = "";
       for await (const chunk of stream) content += chunk.choices[0]?.delta.content ?? "";
       assertEquals(content, expected);

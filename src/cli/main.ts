@@ -1,6 +1,7 @@
 // Entry point of the `nanochat` program: builds the command tree and turns errors into clear messages.
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { UserError } from "../common/errors.ts";
+import { describeEnvironmentError } from "../common/fs.ts";
 import { VERSION } from "../version.ts";
 import { registerChatCommand } from "./chat_cmd.ts";
 import { registerDataCommands } from "./data_cmd.ts";
@@ -47,6 +48,12 @@ export async function runCli(args: string[]): Promise<number> {
     }
     if (err instanceof UserError || err instanceof InvalidArgumentError) {
       console.error(`error: ${err.message}`);
+      return 1;
+    }
+    // a full disk, a read-only or unwritable folder: the environment's fault, said in one line
+    const environment = describeEnvironmentError(err);
+    if (environment !== null) {
+      console.error(`error: ${environment}`);
       return 1;
     }
     throw err;

@@ -47,6 +47,15 @@ export function describeWriteError(err: unknown, path: string): string | null {
   return null;
 }
 
+/**
+ * The one-line message for an environment failure that reached the top without a path-aware handler: Deno's
+ * OS errors name the path in quotes ("... (os error 28): open '/x/y'"), which the message reuses.
+ */
+export function describeEnvironmentError(err: unknown): string | null {
+  const path = /'([^']+)'\s*$/.exec(err instanceof Error ? err.message : "")?.[1];
+  return describeWriteError(err, path ?? "a file");
+}
+
 /** `err` as a UserError when it is an environment write failure (see describeWriteError), else unchanged. */
 export function fsErrorToUserError(err: unknown, path: string): unknown {
   if (err instanceof UserError) return err;
