@@ -369,10 +369,10 @@ Deno.test("OpenAI validation: what OpenAI rejects is a 400 in OpenAI's shape, na
       seed: null,
     });
     assertEquals(ok.choices[0].message.content, "I am sft");
-    // the client's own errors come back as APIError with the status
+    // an image part sent through the client (typed as allowed there) is refused
     try {
-      // deno-lint-ignore no-explicit-any
       await client.chat.completions.create(
+        // deno-lint-ignore no-explicit-any
         { model: m, messages: [{ role: "user", content: [image] }] } as any,
       );
       throw new Error("accepted an image");
