@@ -95,7 +95,7 @@ Deno.test("line chart: a long series is decimated per pixel column but keeps its
   assertAlmostEquals(Math.max(...ys), Math.max(...points.map((p) => p.y)), 0.02);
 });
 
-Deno.test("bar chart: bars span zero to the value on the axis, with the value printed; null draws none", () => {
+Deno.test("bar chart: bars span zero to the value on the axis, with the value printed; null draws nothing", () => {
   const svg = barChart({
     title: "CORE per task",
     categories: ["hellaswag", "arc_easy", "winograd"],
@@ -120,7 +120,7 @@ Deno.test("bar chart: bars span zero to the value on the axis, with the value pr
   }
   assertEquals(bar("arc_easy", "centered"), undefined);
   const labels = byClass(doc, "text", "value").map((t) => t.textContent);
-  assertEquals(labels, ["0.1200", "0.3000", "-", "0.6000", "-0.0500", "0.4700"]);
+  assertEquals(labels, ["0.1200", "0.3000", "0.6000", "-0.0500", "0.4700"]);
   assertEquals(byClass(doc, "text", "category").map((t) => t.textContent), [
     "hellaswag",
     "arc_easy",

@@ -215,8 +215,12 @@ export function barChart(o: BarChartOptions): string {
   const pw = width - left - right;
   const ph = o.categories.length * rowH;
   const height = top + ph + bottom;
-  const ts = niceTicks(Math.min(0, ...values), Math.max(0, ...values), 5);
-  const [v0, v1] = [ts.ticks[0], ts.ticks[ts.ticks.length - 1]];
+  // the axis spans the data (and zero) with a small margin, not out to the next round tick
+  const lo = Math.min(0, ...values), hi = Math.max(0, ...values);
+  const margin = (hi - lo || 1) * 0.03;
+  const [v0, v1] = [lo < 0 ? lo - margin : 0, hi > 0 || lo === 0 ? hi + margin : 0];
+  const nice = niceTicks(lo, hi, 5);
+  const ts = { step: nice.step, ticks: nice.ticks.filter((t) => t >= v0 - 1e-12 && t <= v1 + 1e-12) };
   const px = (v: number) => left + ((v - v0) / (v1 - v0)) * pw;
 
   const out = header(width, height, o.title);
@@ -240,13 +244,7 @@ export function barChart(o: BarChartOptions): string {
       const v = s.values[r];
       const y = rowTop + i * (barH + gap);
       const attr = `data-category="${escapeXml(cat)}" data-series="${escapeXml(s.name)}"`;
-      if (v === null || v === undefined) {
-        out.push(
-          `<text class="value" ${attr} x="${n2(px(0) + 4)}" y="${n2(y + barH - 3)}" font-size="11" ` +
-            `fill="#9ca3af" ${FONT}>-</text>`,
-        );
-        return;
-      }
+      if (v === null || v === undefined) return; // a missing value: no bar
       const xa = Math.min(px(0), px(v)), xb = Math.max(px(0), px(v));
       out.push(
         `<rect class="bar" ${attr} x="${n2(xa)}" y="${n2(y)}" width="${n2(Math.max(xb - xa, 0.5))}" ` +
