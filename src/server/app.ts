@@ -1,5 +1,6 @@
 // The chat server: nanochat's streaming protocol (/chat/completions, used by its web UI) and an
-// OpenAI-compatible API (/v1/chat/completions, /v1/models) over a pool of chat engines.
+// OpenAI-compatible API (/v1/chat/completions, /v1/models) over the offered models (models.ts), each a pool
+// of chat engines; `model` in a request picks one.
 import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
@@ -60,6 +61,7 @@ const SSE_HEADERS = {
 
 /** Builds the Hono app; serve it with `Deno.serve({...}, app.fetch)`. */
 export function createApp(options: AppOptions): Hono<Env> {
+  if (!options.models && !options.workers) throw new Error("createApp needs `models` or `workers`");
   const catalog = options.models ??
     ModelCatalog.fromPool(options.workers!, { id: options.modelName ?? "nanochat", stage: "nanochat" });
   const defaults = { ...DEFAULTS, ...options.defaults };
