@@ -48,14 +48,14 @@ Deno.test({
       stage: "sft",
       tag: "d2",
       step: 10,
-      load: async () => ({ engines: [engines.sft], close() {} }),
+      load: () => Promise.resolve({ engines: [engines.sft], close() {} }),
     },
     {
       id: "nanochat-base-d2-20",
       stage: "base",
       tag: "d2",
       step: 20,
-      load: async () => ({ engines: [engines.base], close() {} }),
+      load: () => Promise.resolve({ engines: [engines.base], close() {} }),
     },
   ], { defaultId: "nanochat-sft-d2-10" });
   await catalog.preload("nanochat-sft-d2-10");
