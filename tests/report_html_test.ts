@@ -42,6 +42,12 @@ async function writeRun(base: string): Promise<void> {
     if (s % 20 === 0) sft.record(s, { "loss/val": 1.35 - s * 0.004, "accuracy/mmlu": 0.25 + s * 0.001 });
   }
   sft.close();
+  const rl = await MetricsRecorder.open(base, "rl");
+  for (let s = 0; s < 40; s++) {
+    rl.record(s, { "reward/mean": 0.02 + s * 0.002 + 0.01 * Math.sin(s) });
+    if (s % 10 === 0) rl.record(s, { "pass@k/pass@1": 0.03 + s * 0.001, "pass@k/pass@8": 0.1 + s * 0.003 });
+  }
+  rl.close();
   const section = (t: string, ts: string, lines: string[]) =>
     Deno.writeTextFile(
       join(dir, `${t.toLowerCase().replaceAll(" ", "-")}.md`),
@@ -103,6 +109,8 @@ Deno.test({
         "CORE per task (base_model_000300.csv, CORE 0.1403)",
         "SFT: loss",
         "SFT: accuracy",
+        "RL: reward",
+        "RL: pass@k",
         "Summary: metrics by stage",
       ]);
       for (let i = 0; i < titles.length; i++) {
