@@ -1,8 +1,8 @@
 // A tiny program for the launcher tests: run with launcher flags it relaunches itself through
 // maybeLaunch (as the CLI will); each child then does what its first argument says:
 //   env              print its rank environment as one JSON line and exit 0
-//   exit R C         rank R exits with code C; the others wait to be stopped
-//   kill R           rank R kills itself with SIGKILL; the others wait to be stopped
+//   exit R C         rank R exits with code C; the others wait to be stopped (at most a minute)
+//   kill R           rank R kills itself with SIGKILL; the others wait to be stopped (at most a minute)
 //   signals          print "ready R", then on SIGINT/SIGTERM print "rank R got SIG" and exit 0
 import { maybeLaunch, readDistEnv } from "../../src/dist/mod.ts";
 import { UserError } from "../../src/common/errors.ts";
@@ -18,7 +18,8 @@ try {
 
 const env = readDistEnv(Deno.env.toObject());
 const [mode, ...rest] = Deno.args;
-const waitForever = () => new Promise<never>(() => setInterval(() => {}, 1 << 30));
+// Children waiting to be stopped give up after a minute, so a broken launcher cannot leave them behind.
+const waitForever = () => new Promise<never>(() => setTimeout(() => Deno.exit(4), 60_000));
 
 if (mode === "env") {
   const keep = [
