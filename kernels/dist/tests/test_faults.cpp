@@ -66,63 +66,38 @@ std::string body(int rank, const UniqueId& id, int world, int victim, int sig, O
   return survive(*c, op, want, min_s, max_s);
 }
 
-void expect_survivors_ok(const std::vector<dist_test::RankOutcome>& out, int victim) {
-  for (int r = 0; r < (int)out.size(); r++) {
-    if (r != victim) {
-      EXPECT_TRUE(out[r].exited && out[r].code == 0) << dist_test::describe(out);
-    }
+// Runs `world` ranks where the last one leaves by `sig`; the survivors must see `want` within [min_s, max_s].
+std::vector<dist_test::RankOutcome> run_fault(int world, int sig, Op op, Errc want, double min_s, double max_s,
+                                              std::chrono::milliseconds timeout) {
+  const int victim = world - 1;
+  dist_test::RunOptions opt;
+  for (int r = 0; r < victim; r++) opt.wait_for.push_back(r);
+  auto out = dist_test::run_ranks(
+      world,
+      [=](int r, const UniqueId& id) { return body(r, id, world, victim, sig, op, want, min_s, max_s, timeout); },
+      opt);
+  for (int r = 0; r < victim; r++) {
+    EXPECT_TRUE(out[r].exited && out[r].code == 0) << dist_test::describe(out);
   }
+  return out;
 }
 
 }  // namespace
 
 TEST(Faults, PeerKilledDuringAllReduce) {
-  dist_test::RunOptions opt;
-  opt.wait_for = {0, 1};
-  auto out = dist_test::run_ranks(
-      3,
-      [](int r, const UniqueId& id) {
-        return body(r, id, 3, 2, SIGKILL, Op::kAllReduce, Errc::kPeerFailed, 0.0, kDeadPeerBoundSeconds, kTimeout);
-      },
-      opt);
-  expect_survivors_ok(out, 2);
+  auto out = run_fault(3, SIGKILL, Op::kAllReduce, Errc::kPeerFailed, 0.0, kDeadPeerBoundSeconds, kTimeout);
   EXPECT_EQ(out[2].signal, SIGKILL) << dist_test::describe(out);
 }
 
 TEST(Faults, PeerKilledDuringReduceScatter) {
-  dist_test::RunOptions opt;
-  opt.wait_for = {0};
-  auto out = dist_test::run_ranks(
-      2,
-      [](int r, const UniqueId& id) {
-        return body(r, id, 2, 1, SIGKILL, Op::kReduceScatter, Errc::kPeerFailed, 0.0, kDeadPeerBoundSeconds,
-                    kTimeout);
-      },
-      opt);
-  expect_survivors_ok(out, 1);
+  run_fault(2, SIGKILL, Op::kReduceScatter, Errc::kPeerFailed, 0.0, kDeadPeerBoundSeconds, kTimeout);
 }
 
+// Nothing closes when a process stops: the 2 s timeout must fire (and not much later).
 TEST(Faults, HungPeerTimesOut) {
-  // Nothing closes when a process stops: the 2 s timeout must fire (and not much later).
-  dist_test::RunOptions opt;
-  opt.wait_for = {0};
-  auto out = dist_test::run_ranks(
-      2,
-      [](int r, const UniqueId& id) {
-        return body(r, id, 2, 1, SIGSTOP, Op::kAllReduce, Errc::kTimeout, 1.5, 5.0, std::chrono::seconds(2));
-      },
-      opt);
-  expect_survivors_ok(out, 1);
+  run_fault(2, SIGSTOP, Op::kAllReduce, Errc::kTimeout, 1.5, 5.0, std::chrono::seconds(2));
 }
 
 TEST(Faults, HungPeerTimesOutInBarrier) {
-  dist_test::RunOptions opt;
-  opt.wait_for = {0};
-  auto out = dist_test::run_ranks(
-      2,
-      [](int r, const UniqueId& id) {
-        return body(r, id, 2, 1, SIGSTOP, Op::kBarrier, Errc::kTimeout, 1.5, 5.0, std::chrono::seconds(2));
-      },
-      opt);
-  expect_survivors_ok(out, 1);
+  run_fault(2, SIGSTOP, Op::kBarrier, Errc::kTimeout, 1.5, 5.0, std::chrono::seconds(2));
 }
