@@ -233,9 +233,10 @@ Status create_gloo_communicator(const UniqueId& id, int rank, int world_size, co
       ctx->connectFullMesh(store, dev);
     } catch (const std::exception& e) {
       const std::string m = e.what();
-      const Errc code = is_timeout_message(m)                             ? Errc::kTimeout
-                        : m.find("bootstrap store") != std::string::npos ? Errc::kBootstrap
-                                                                         : Errc::kPeerFailed;
+      // A store failure keeps its own code; otherwise it was Gloo connecting the pairs.
+      const Errc code = !store.last_failure().ok() ? store.last_failure().code
+                        : is_timeout_message(m)    ? Errc::kTimeout
+                                                   : Errc::kPeerFailed;
       return DIST_ERROR(code,
                         "rank %d of %d could not join the run at %s:%d (transport %s%s): %s", rank, world_size,
                         addr.host.c_str(), addr.port, attr.iface.empty() ? "host " : "interface ",

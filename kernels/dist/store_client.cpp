@@ -21,8 +21,12 @@ Status BootstrapStore::request(const std::string& req, std::string* reply, Deadl
     return st;
   }
   if (reply->empty()) return DIST_ERROR(Errc::kBootstrap, "empty reply from the bootstrap store at %s", where_.c_str());
-  if ((*reply)[0] == 'E')
-    return DIST_ERROR(Errc::kBootstrap, "bootstrap store at %s: %s", where_.c_str(), reply->c_str() + 1);
+  if ((*reply)[0] == 'E') {
+    // The store's waits end in "timed out ..."; everything else it says is a refusal.
+    const bool timeout = reply->compare(1, 9, "timed out") == 0;
+    return DIST_ERROR(timeout ? Errc::kTimeout : Errc::kBootstrap, "bootstrap store at %s: %s", where_.c_str(),
+                      reply->c_str() + 1);
+  }
   return Status::Ok();
 }
 
@@ -55,6 +59,11 @@ Status BootstrapStore::get_value(const std::string& key, std::chrono::millisecon
   return Status::Ok();
 }
 
+void BootstrapStore::fail(const Status& st) {
+  last_failure_ = st;
+  throw gloo::IoException(st.message);
+}
+
 void BootstrapStore::set(const std::string& key, const std::vector<char>& data) {
   std::string req = "S";
   store_msg::put_u32(&req, (uint32_t)key.size());
@@ -62,13 +71,13 @@ void BootstrapStore::set(const std::string& key, const std::vector<char>& data) 
   req.append(data.data(), data.size());
   std::string reply;
   Status st = request(req, &reply, deadline_);
-  if (!st.ok()) throw gloo::IoException(st.message);
+  if (!st.ok()) fail(st);
 }
 
 std::vector<char> BootstrapStore::get(const std::string& key) {
   std::string value;
   Status st = get_value(key, std::chrono::milliseconds(deadline_.remaining_ms()), &value);
-  if (!st.ok()) throw gloo::IoException(st.message);
+  if (!st.ok()) fail(st);
   return std::vector<char>(value.begin(), value.end());
 }
 
@@ -81,7 +90,7 @@ void BootstrapStore::wait(const std::vector<std::string>& keys, const std::chron
   for (const std::string& key : keys) {
     std::string value;
     Status st = get_value(key, std::chrono::milliseconds(until.remaining_ms()), &value);
-    if (!st.ok()) throw gloo::IoException(st.message);
+    if (!st.ok()) fail(st);
   }
 }
 

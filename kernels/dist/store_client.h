@@ -29,6 +29,9 @@ class BootstrapStore : public gloo::rendezvous::Store {
   // Tells the store this rank has finished connecting (it stops after the last rank).
   Status done();
 
+  // The failure behind the last exception thrown to Gloo (ok if none), with its original code.
+  const Status& last_failure() const { return last_failure_; }
+
   void set(const std::string& key, const std::vector<char>& data) override;
   std::vector<char> get(const std::string& key) override;
   void wait(const std::vector<std::string>& keys) override;
@@ -38,11 +41,14 @@ class BootstrapStore : public gloo::rendezvous::Store {
   // One request and its reply; a reply 'E' becomes kBootstrap with the store's message.
   Status request(const std::string& req, std::string* reply, Deadline deadline);
   Status get_value(const std::string& key, std::chrono::milliseconds timeout, std::string* value);
+  // Records `st` and throws it as the gloo::IoException Gloo expects from a store.
+  [[noreturn]] void fail(const Status& st);
 
   int fd_ = -1;
   Deadline deadline_{};
   std::string where_;  // "host:port" for messages
   std::string local_host_;
+  Status last_failure_;
 };
 
 }  // namespace nc::dist

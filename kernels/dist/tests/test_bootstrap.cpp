@@ -51,26 +51,30 @@ TEST(Bootstrap, MissingRankTimesOutNamingIt) {
   expect_all_ok(out);
 }
 
-TEST(Bootstrap, WorldSizesDisagree) {
-  // Rank 0 says 2, rank 1 says 3: whoever comes second is refused with both sizes; the other times out.
-  auto out = dist_test::run_ranks(2, [](int r, const UniqueId& id) -> std::string {
+// Rank 0 says 2, rank 1 says 3; `late` joins 300 ms after the other. The late one is refused with both
+// sizes; the early one then times out (rank 1 early: rank 0's process, and its store, are gone).
+void world_sizes_disagree(int late) {
+  auto out = dist_test::run_ranks(2, [late](int r, const UniqueId& id) -> std::string {
+    if (r == late) std::this_thread::sleep_for(std::chrono::milliseconds(300));
     std::unique_ptr<Communicator> c;
     nc::dist::CommOptions opts;
     opts.timeout = std::chrono::seconds(2);
     nc::dist::Status st = nc::dist::create_gloo_communicator(id, r, r == 0 ? 2 : 3, opts, &c);
     if (st.ok()) return "joined with mismatched world sizes";
-    if (st.code == Errc::kBootstrap && st.message.find("says the world size is") == std::string::npos)
-      return "refusal does not explain: " + st.message;
-    return st.code == Errc::kBootstrap ? "REFUSED" : (st.code == Errc::kTimeout ? "" : "unexpected: " + st.message);
+    if (r == late) {
+      const std::string want = r == 1 ? "rank 1 says the world size is 3 but rank 0 said 2"
+                                      : "rank 0 says the world size is 2 but rank 1 said 3";
+      return st.code == Errc::kBootstrap && st.message.find(want) != std::string::npos ? "" : "late: " + st.message;
+    }
+    if (r == 0) return st.code == Errc::kTimeout ? "" : "early rank 0: " + st.message;
+    const bool gone = st.code == Errc::kPeerFailed && st.message.find("went away (rank 0 exited?)") != std::string::npos;
+    return gone || st.code == Errc::kTimeout ? "" : "early rank 1: " + st.message;
   });
-  // Exactly one rank was refused for the world size (exit 1 with "REFUSED"), the other timed out (exit 0).
-  int refused = 0;
-  for (const auto& o : out) {
-    if (o.message == "REFUSED") refused++;
-    else EXPECT_TRUE(o.exited && o.code == 0) << dist_test::describe(out);
-  }
-  EXPECT_EQ(refused, 1) << dist_test::describe(out);
+  expect_all_ok(out);
 }
+
+TEST(Bootstrap, WorldSizesDisagreeRank1Late) { world_sizes_disagree(1); }
+TEST(Bootstrap, WorldSizesDisagreeRank0Late) { world_sizes_disagree(0); }
 
 TEST(Bootstrap, SameRankTwice) {
   auto out = dist_test::run_ranks(2, [](int, const UniqueId& id) -> std::string {
