@@ -40,6 +40,19 @@ Deno.test("torchrun and our launcher", () => {
       29400,
       29401,
     ]],
+    [{ ...base, TORCHELASTIC_USE_AGENT_STORE: "True", NANOCHAT_LAUNCHER: "1" }, [
+      "nanochat",
+      5,
+      8,
+      1,
+      4,
+      1,
+      2,
+    ], [
+      "10.0.0.1",
+      29400,
+      29400,
+    ]],
     // a shell loop on one host may give only RANK and WORLD_SIZE
     [{ RANK: "1", WORLD_SIZE: "2" }, ["torchrun", 1, 2, 1, 2, 0, 1], ["127.0.0.1", 29500, 29500]],
     // torchrun inside an srun step: torchrun's variables win

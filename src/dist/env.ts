@@ -89,7 +89,10 @@ function fromTorchrun(env: Env): DistEnv {
     numNodes,
     masterAddr: masterAddr(env, worldSize, localWorldSize, who, "MASTER_ADDR=<rank 0's host>"),
     masterPort,
-    rendezvousPort: env.TORCHELASTIC_USE_AGENT_STORE === "True" ? masterPort + 1 : masterPort,
+    // (our launcher's children may inherit the variable from an outer torchrun; our launcher holds no store)
+    rendezvousPort: who === "torchrun" && env.TORCHELASTIC_USE_AGENT_STORE === "True"
+      ? masterPort + 1
+      : masterPort,
   });
 }
 
