@@ -1,0 +1,339 @@
+// The CORE metric (DCLM, arXiv 2406.11794) with nanochat's protocol (core_eval.py and base_eval.py):
+//   - each task's rows are shuffled with Python's Random(1337), then cropped to max-per-task;
+//   - example idx gets num_fewshot others drawn with Random(1234 + idx).sample, never itself;
+//   - prompts as nanochat's Jinja templates render them (few-shots joined by a blank line);
+//   - BOS prepended; multiple_choice scores the continuation after the options' common token prefix,
+//     schema the common token suffix after each context option, language_modeling the tokens the
+//     continuation adds (the stripped prompt without it must be a token prefix of the prompt with it);
+//   - MC/schema: the option with the lowest mean cross-entropy over its span wins; LM: correct iff
+//     every span token is the argmax prediction;
+//   - centered accuracy (acc - 0.01 rb) / (1 - 0.01 rb); CORE = mean over the tasks evaluated.
+// Where we differ: nanochat forwards its own models past their training context (the rotary table is
+// 10x longer) and crops only GPT-2-style models with a max_seq_len; here the model's context is a hard
+// limit, so a longer sequence is cropped from the left keeping its continuation, as nanochat does for
+// those models. Scoring is batched: sequences of any examples are packed into rows of similar length
+// (BOS padding; causal attention keeps each row's scores independent of the padding), and the model
+// returns per-token losses and argmax ids, never a batch of full-vocabulary logits.
+import { UserError } from "../common/errors.ts";
+import { Progress } from "../common/progress.ts";
+import { PyRandom } from "../../tasks/rng.ts";
+import { type CoreBundle, type CoreTaskSpec, type CoreTaskType, readTaskData } from "./core_bundle.ts";
+
+/** What CORE needs of a tokenizer (Tokenizer has it; tests pass a character-level one). */
+export interface CoreTokenizer {
+  readonly bosId: number;
+  encode(texts: readonly string[], options: { prepend: number }): number[][];
+}
+
+/** What CORE needs of a model: per-token losses and argmax ids for a [B, T] batch. */
+export interface SequenceScorer {
+  /** Most rows per call. */
+  readonly maxRows: number;
+  /** Longest row (the model's context). */
+  readonly maxLen: number;
+  score(
+    inputs: Int32Array<ArrayBuffer>,
+    targets: Int32Array<ArrayBuffer>,
+    B: number,
+    T: number,
+  ): Promise<{ losses: Float32Array; argmax: Int32Array }>;
+}
+
+/** A GPT (src/model/gpt.ts) as a scorer: its maxBatch rows, its context length. */
+export function gptScorer(model: {
+  maxBatch: number;
+  config: { sequenceLen: number };
+  forwardScores: SequenceScorer["score"];
+}): SequenceScorer {
+  return {
+    maxRows: model.maxBatch,
+    maxLen: model.config.sequenceLen,
+    score: (inputs, targets, B, T) => model.forwardScores(inputs, targets, B, T),
+  };
+}
+
+type Row = Record<string, unknown>;
+
+/** Python's str.strip() (its whitespace set differs from JavaScript's trim). */
+export function pyStrip(s: string): string {
+  return s.replace(PY_SPACE_START, "").replace(PY_SPACE_END, "");
+}
+const PY_SPACE =
+  "[\\t\\n\\v\\f\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
+const PY_SPACE_START = new RegExp(`^${PY_SPACE}+`);
+const PY_SPACE_END = new RegExp(`${PY_SPACE}+$`);
+
+function field(row: Row, key: string, label: string): unknown {
+  if (!(key in row)) throw new UserError(`${label}: a row has no "${key}" field (is the task type right?)`);
+  return row[key];
+}
+const text = (row: Row, key: string, label: string) => String(field(row, key, label));
+const list = (row: Row, key: string, label: string): unknown[] => {
+  const v = field(row, key, label);
+  if (!Array.isArray(v)) throw new UserError(`${label}: "${key}" must be a list`);
+  return v;
+};
+const gold = (row: Row, label: string): number => {
+  const g = field(row, "gold", label);
+  if (!Number.isInteger(g)) throw new UserError(`${label}: "gold" must be an integer`);
+  return g as number;
+};
+
+/** The prompts nanochat renders for one item: one per option (MC, schema), or [without, with] (LM). */
+export function renderPrompts(
+  type: CoreTaskType,
+  item: Row,
+  fewshot: Row[],
+  delim: string,
+  label = "task",
+): string[] {
+  if (type === "multiple_choice") {
+    const shots = fewshot.map((e) =>
+      `${text(e, "query", label)}${delim}${String(list(e, "choices", label)[gold(e, label)])}\n\n`
+    ).join("");
+    return list(item, "choices", label).map((c) =>
+      `${shots}${text(item, "query", label)}${delim}${String(c)}`
+    );
+  }
+  if (type === "schema") {
+    const shots = fewshot.map((e) =>
+      `${String(list(e, "context_options", label)[gold(e, label)])}${delim}${
+        text(e, "continuation", label)
+      }\n\n`
+    ).join("");
+    return list(item, "context_options", label).map((c) =>
+      `${shots}${String(c)}${delim}${text(item, "continuation", label)}`
+    );
+  }
+  const shots = fewshot.map((e) =>
+    `${pyStrip(text(e, "context", label))}${delim}${text(e, "continuation", label)}\n\n`
+  ).join("");
+  const stem = `${shots}${pyStrip(text(item, "context", label))}${delim}`;
+  return [pyStrip(stem), stem + text(item, "continuation", label)];
+}
+
+/** Sequences to score for one example: tokens (BOS first) and the span [start, end) being judged. */
+export interface ScoredSequences {
+  tokens: number[][];
+  starts: number[];
+  ends: number[];
+}
+
+/** Length of the common prefix ("left") or suffix ("right") of token sequences. */
+export function commonLength(seqs: number[][], direction: "left" | "right"): number {
+  const minLen = Math.min(...seqs.map((s) => s.length));
+  for (let i = 0; i < minLen; i++) {
+    const at = (s: number[]) => direction === "left" ? s[i] : s[s.length - 1 - i];
+    const t = at(seqs[0]);
+    if (!seqs.every((s) => at(s) === t)) return i;
+  }
+  return minLen;
+}
+
+/** Tokenized prompts -> the sequences and spans nanochat scores for a task type. */
+export function spansFor(type: CoreTaskType, tokens: number[][], label = "task"): ScoredSequences {
+  if (type === "multiple_choice") {
+    const start = commonLength(tokens, "left");
+    return { tokens, starts: tokens.map(() => start), ends: tokens.map((t) => t.length) };
+  }
+  if (type === "schema") {
+    const suffix = commonLength(tokens, "right");
+    const ends = tokens.map((t) => t.length);
+    return { tokens, starts: ends.map((e) => e - suffix), ends };
+  }
+  const [without, withCont] = tokens;
+  const start = without.length;
+  if (start >= withCont.length || without.some((t, i) => withCont[i] !== t)) {
+    throw new UserError(
+      `${label}: the prompt without its continuation does not tokenize to a prefix of the prompt with it`,
+    );
+  }
+  return { tokens: [withCont], starts: [start], ends: [withCont.length] };
+}
+
+/**
+ * Crops sequences longer than `maxLen` from the left, shifting their spans (nanochat's max_seq_len
+ * path). A span start is kept >= 1 so the token before it is there to predict it.
+ */
+export function cropToContext(s: ScoredSequences, maxLen: number): ScoredSequences {
+  const out: ScoredSequences = { tokens: [], starts: [], ends: [] };
+  s.tokens.forEach((t, i) => {
+    const crop = Math.max(0, t.length - maxLen);
+    out.tokens.push(crop > 0 ? t.slice(crop) : t);
+    out.starts.push(Math.max(1, s.starts[i] - crop));
+    out.ends.push(s.ends[i] - crop);
+  });
+  return out;
+}
+
+/** The few-shot example indices of example `idx`: Random(1234 + idx).sample of all others. */
+export function fewshotIndices(n: number, idx: number, k: number): number[] {
+  if (k === 0) return [];
+  if (k > n - 1) throw new UserError(`cannot draw ${k} few-shot examples from ${n - 1} others`);
+  return new PyRandom(1234 + idx).sampleIndexed(n - 1, k, (j) => (j < idx ? j : j + 1));
+}
+
+/** Per-task outcome. */
+export interface CoreTaskResult {
+  label: string;
+  taskType: CoreTaskType;
+  numFewshot: number;
+  examples: number;
+  accuracy: number;
+  centered: number;
+  randomBaseline: number;
+  seconds: number;
+  /** 1/0 per example, in the evaluated (shuffled, cropped) order. */
+  correct: Uint8Array;
+}
+
+/** One task: shuffle + crop, render, tokenize, crop to context, score in packed batches, grade. */
+export async function evaluateCoreTask(
+  scorer: SequenceScorer,
+  tokenizer: CoreTokenizer,
+  rows: Row[],
+  spec: Omit<CoreTaskSpec, "datasetUri">,
+  options: { maxPerTask?: number; progress?: Progress } = {},
+): Promise<CoreTaskResult> {
+  const t0 = performance.now();
+  const data = new PyRandom(1337).shuffle([...rows]);
+  if ((options.maxPerTask ?? -1) > 0) data.length = Math.min(data.length, options.maxPerTask!);
+  if (data.length === 0) throw new UserError(`${spec.label}: the task has no rows`);
+
+  // every example's sequences, tokenized in one parallel batch
+  const prompts = data.map((item, idx) =>
+    renderPrompts(
+      spec.taskType,
+      item,
+      fewshotIndices(data.length, idx, spec.numFewshot).map((j) => data[j]),
+      spec.continuationDelimiter,
+      spec.label,
+    )
+  );
+  const flat = tokenizer.encode(prompts.flat(), { prepend: tokenizer.bosId });
+  const seqs: ScoredSequences[] = [];
+  let off = 0;
+  for (const p of prompts) {
+    seqs.push(
+      cropToContext(spansFor(spec.taskType, flat.slice(off, off + p.length), spec.label), scorer.maxLen),
+    );
+    off += p.length;
+  }
+
+  // pack all sequences, longest first, into batches of similar length
+  const items: { ex: number; opt: number; len: number }[] = [];
+  seqs.forEach((s, ex) => s.tokens.forEach((t, opt) => items.push({ ex, opt, len: t.length })));
+  items.sort((a, b) => b.len - a.len || a.ex - b.ex || a.opt - b.opt);
+  const meanLoss = seqs.map((s) => new Float64Array(s.tokens.length));
+  const allArgmax = seqs.map((s) => new Uint8Array(s.tokens.length));
+  const bos = tokenizer.bosId;
+  for (let i = 0; i < items.length; i += scorer.maxRows) {
+    const batch = items.slice(i, i + scorer.maxRows);
+    const B = batch.length;
+    const T = batch[0].len;
+    const inputs = new Int32Array(B * T).fill(bos);
+    const targets = new Int32Array(B * T).fill(-1);
+    batch.forEach(({ ex, opt }, b) => {
+      const s = seqs[ex];
+      const t = s.tokens[opt];
+      inputs.set(t, b * T);
+      // position p predicts token p+1: only the span's predictions are needed
+      for (let p = s.starts[opt] - 1; p < s.ends[opt] - 1; p++) targets[b * T + p] = t[p + 1];
+    });
+    const { losses, argmax } = await scorer.score(inputs, targets, B, T);
+    batch.forEach(({ ex, opt }, b) => {
+      const s = seqs[ex];
+      const t = s.tokens[opt];
+      let sum = 0;
+      let allMatch = 1;
+      for (let p = s.starts[opt] - 1; p < s.ends[opt] - 1; p++) {
+        sum += losses[b * T + p];
+        if (argmax[b * T + p] !== t[p + 1]) allMatch = 0;
+      }
+      meanLoss[ex][opt] = sum / (s.ends[opt] - s.starts[opt]);
+      allArgmax[ex][opt] = allMatch;
+    });
+    options.progress?.advance((B * data.length) / items.length);
+  }
+
+  const correct = new Uint8Array(data.length);
+  data.forEach((item, ex) => {
+    if (spec.taskType === "language_modeling") {
+      correct[ex] = allArgmax[ex][0];
+    } else {
+      // Python's min() then list.index(): the first option with the strictly lowest mean loss
+      const m = meanLoss[ex];
+      let best = 0;
+      for (let o = 1; o < m.length; o++) if (m[o] < m[best]) best = o;
+      correct[ex] = best === gold(item, spec.label) ? 1 : 0;
+    }
+  });
+  const accuracy = correct.reduce((a, b) => a + b, 0) / data.length;
+  return {
+    label: spec.label,
+    taskType: spec.taskType,
+    numFewshot: spec.numFewshot,
+    examples: data.length,
+    accuracy,
+    centered: centeredAccuracy(accuracy, spec.randomBaseline),
+    randomBaseline: spec.randomBaseline,
+    seconds: (performance.now() - t0) / 1000,
+    correct,
+  };
+}
+
+/** (acc - 0.01 rb) / (1 - 0.01 rb), with the baseline in percent. */
+export function centeredAccuracy(accuracy: number, randomBaselinePercent: number): number {
+  return (accuracy - 0.01 * randomBaselinePercent) / (1 - 0.01 * randomBaselinePercent);
+}
+
+/** Every task's result and CORE, the mean centered accuracy over them. */
+export interface CoreResults {
+  tasks: CoreTaskResult[];
+  core: number;
+}
+
+/** Options of evaluateCore. */
+export interface CoreOptions {
+  /** Examples per task after the shuffle (-1 = all). */
+  maxPerTask?: number;
+  /** Only these labels (default: every task in core.yaml). */
+  only?: readonly string[];
+  /** No progress bar or per-task lines. */
+  quiet?: boolean;
+  /** Per-task line sink; default console.log. */
+  log?: (line: string) => void;
+}
+
+/** Runs every task of the bundle and averages their centered accuracies. */
+export async function evaluateCore(
+  scorer: SequenceScorer,
+  tokenizer: CoreTokenizer,
+  bundle: CoreBundle,
+  options: CoreOptions = {},
+): Promise<CoreResults> {
+  const specs = options.only ? bundle.tasks.filter((t) => options.only!.includes(t.label)) : bundle.tasks;
+  const datas: Row[][] = [];
+  for (const spec of specs) datas.push(await readTaskData(bundle, spec));
+  const cap = (n: number) => ((options.maxPerTask ?? -1) > 0 ? Math.min(n, options.maxPerTask!) : n);
+  const progress = new Progress("CORE", datas.reduce((s, d) => s + cap(d.length), 0), {
+    quiet: options.quiet,
+  });
+  const log = options.quiet ? () => {} : (options.log ?? console.log);
+  const tasks: CoreTaskResult[] = [];
+  for (const [i, spec] of specs.entries()) {
+    const r = await evaluateCoreTask(scorer, tokenizer, datas[i], spec, {
+      maxPerTask: options.maxPerTask,
+      progress,
+    });
+    tasks.push(r);
+    log(
+      `${spec.label} (${spec.numFewshot}-shot, ${spec.taskType}, ${r.examples} examples): accuracy ${
+        r.accuracy.toFixed(4)
+      } | ` +
+        `centered ${r.centered.toFixed(4)} | ${r.seconds.toFixed(1)}s`,
+    );
+  }
+  if (tasks.length > 0) progress.finish();
+  return { tasks, core: tasks.reduce((s, t) => s + t.centered, 0) / tasks.length };
+}
