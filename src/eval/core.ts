@@ -199,6 +199,12 @@ export async function evaluateCoreTask(
   const data = new PyRandom(1337).shuffle([...rows]);
   if ((options.maxPerTask ?? -1) > 0) data.length = Math.min(data.length, options.maxPerTask!);
   if (data.length === 0) throw new UserError(`${spec.label}: the task has no rows`);
+  if (spec.numFewshot > data.length - 1) {
+    throw new UserError(
+      `${spec.label}: ${spec.numFewshot}-shot prompts need at least ${spec.numFewshot + 1} examples but ` +
+        `${data.length} are evaluated: raise --max-per-task`,
+    );
+  }
 
   // every example's sequences, tokenized in one parallel batch
   const prompts = data.map((item, idx) =>
