@@ -18,3 +18,5 @@ export { loadChatModel } from "./src/engine/load.ts";
 export type { ChatEngine, GeneratedPiece, GenerateOptions } from "./src/engine/types.ts";
 export { createApp } from "./src/server/app.ts";
 export { WorkerPool } from "./src/server/pool.ts";
+export * from "./src/eval/mod.ts";
+export * as tasks from "./tasks/mod.ts";
