@@ -4,7 +4,7 @@
 // no process of the run left anywhere on the machine).
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
 import { join } from "node:path";
-import { type ExecutionResult, Sandbox } from "../src/eval/sandbox.ts";
+import { BWRAP_ENV, type ExecutionResult, Sandbox } from "../src/eval/sandbox.ts";
 import { HumanEval } from "../tasks/mod.ts";
 import { UserError } from "../src/common/errors.ts";
 import { sharedChatDir, withTempDir } from "./helpers.ts";
@@ -216,4 +216,25 @@ Deno.test("sandbox: bad limits and a missing interpreter are clear errors", asyn
     UserError,
     "does not exist",
   );
+});
+
+Deno.test("sandbox without bubblewrap: a loud warning and rlimits only, or a refusal when isolation is required", async () => {
+  Deno.env.set(BWRAP_ENV, "/nonexistent/bwrap");
+  try {
+    await assertRejects(
+      () => Sandbox.create({ requireIsolation: true }),
+      UserError,
+      "sandbox is unavailable",
+    );
+    const warnings: string[] = [];
+    const sb = await Sandbox.create({ timeoutMs: 2000, warn: (m) => warnings.push(m) });
+    assert(!sb.isolated);
+    assertEquals(warnings.length, 1);
+    assertStringIncludes(warnings[0], "resource limits ONLY");
+    assertEquals((await sb.run("print(2 + 2)")).stdout, "4\n");
+    assert((await sb.run("x = bytearray(2 ** 31)")).memoryExceeded);
+    assert((await sb.run("while True:\n    pass")).timeout);
+  } finally {
+    Deno.env.delete(BWRAP_ENV);
+  }
 });

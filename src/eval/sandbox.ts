@@ -59,6 +59,10 @@ export interface ExecutionResult {
 /** Environment variables: the interpreter, and "1" to refuse running without bubblewrap. */
 export const SANDBOX_PYTHON_ENV = "NANOCHAT_SANDBOX_PYTHON";
 export const REQUIRE_SANDBOX_ENV = "NANOCHAT_REQUIRE_SANDBOX";
+/** Environment variable naming the bubblewrap program (default `bwrap` on PATH). */
+export const BWRAP_ENV = "NANOCHAT_BWRAP";
+
+const bwrap = () => Deno.env.get(BWRAP_ENV) || "bwrap";
 
 const NOBODY = 65534;
 
@@ -320,7 +324,7 @@ async function bwrapPrefix(o: { python: string; workDirBytes: number }): Promise
     : [];
   return [
     ...drop,
-    "bwrap",
+    bwrap(),
     "--unshare-all",
     "--die-with-parent",
     "--new-session",
@@ -359,8 +363,8 @@ async function bwrapPrefix(o: { python: string; workDirBytes: number }): Promise
 
 /** Null when a trial run in bubblewrap works; else why not. */
 async function isolationProblem(python: string): Promise<string | null> {
-  for (const cmd of ["bwrap", "setsid", "prlimit", ...(isRoot() ? ["setpriv"] : [])]) {
-    if (!(await which(cmd))) return `${cmd} is not installed`;
+  for (const cmd of [bwrap(), "setsid", "prlimit", ...(isRoot() ? ["setpriv"] : [])]) {
+    if (!(cmd.startsWith("/") ? await isFile(cmd) : await which(cmd))) return `${cmd} is not installed`;
   }
   const args = [...await bwrapPrefix({ python, workDirBytes: 2 ** 20 }), python, "-I", "-c", "print(6*7)"];
   try {
