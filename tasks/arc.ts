@@ -2,7 +2,7 @@
 // Online: allenai/ai2_arc (train, validation, test), as nanochat. Offline: only the test splits exist, in
 // llm-foundry's format ({"query": "Question: ...", "choices", "gold"}); the question loses its "Question: "
 // prefix and the letters are A-D by position, because the original labels are not in that file.
-import { renderMc, Task, type TaskConversation, type TaskSlice } from "./task.ts";
+import { type EvalType, renderMc, Task, type TaskConversation, type TaskSlice } from "./task.ts";
 import { int, loadShuffledRows, RowError, str, strList } from "./rows.ts";
 import type { TaskDataOptions } from "./source.ts";
 
@@ -72,8 +72,8 @@ export class ARC extends Task {
     return new ARC(o.subset, rows, o);
   }
 
-  override get evalType() {
-    return "categorical" as const;
+  override get evalType(): EvalType {
+    return "categorical";
   }
 
   numExamples(): number {

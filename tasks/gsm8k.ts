@@ -3,7 +3,7 @@
 // so SFT teaches the model to call the calculator tool. Online: openai/gsm8k; offline: the same
 // question/answer rows from openai/grade-school-math (identical fields).
 import type { MessagePart } from "../src/tokenizer/render.ts";
-import { extractHashAnswer, Task, type TaskConversation, type TaskSlice } from "./task.ts";
+import { type EvalType, extractHashAnswer, Task, type TaskConversation, type TaskSlice } from "./task.ts";
 import { loadShuffledRows, str } from "./rows.ts";
 import type { TaskDataOptions } from "./source.ts";
 
@@ -76,8 +76,8 @@ export class GSM8K extends Task {
     return new GSM8K(rows, o);
   }
 
-  override get evalType() {
-    return "generative" as const;
+  override get evalType(): EvalType {
+    return "generative";
   }
 
   numExamples(): number {

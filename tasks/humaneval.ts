@@ -1,7 +1,7 @@
 // HumanEval: 164 Python functions to complete, graded by running the dataset's tests on the completion in
 // the code sandbox (src/eval/sandbox.ts; the caller passes the runner, so tasks/ stays below src/eval/).
 // Online: openai/openai_humaneval; offline: the same rows from openai/human-eval.
-import { Task, type TaskConversation, type TaskSlice } from "./task.ts";
+import { type EvalType, Task, type TaskConversation, type TaskSlice } from "./task.ts";
 import { loadShuffledRows, str } from "./rows.ts";
 import type { TaskDataOptions } from "./source.ts";
 
@@ -76,8 +76,8 @@ export class HumanEval extends Task {
     return new HumanEval(rows, o, o.run);
   }
 
-  override get evalType() {
-    return "generative" as const;
+  override get evalType(): EvalType {
+    return "generative";
   }
 
   numExamples(): number {

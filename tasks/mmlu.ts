@@ -4,7 +4,7 @@
 // column, as the old layout had, is unwrapped). Offline: test, validation and dev are complete, but
 // auxiliary_train is PARTIAL: 1,218 of its 99,842 rows (2 of the 8 source CSVs), enough to exercise the
 // code path, not to reproduce nanochat's midtraining mix.
-import { renderMc, Task, type TaskConversation, type TaskSlice } from "./task.ts";
+import { type EvalType, renderMc, Task, type TaskConversation, type TaskSlice } from "./task.ts";
 import { int, loadShuffledRows, RowError, str, strList } from "./rows.ts";
 import type { TaskDataOptions } from "./source.ts";
 
@@ -73,8 +73,8 @@ export class MMLU extends Task {
     return new MMLU(rows, o);
   }
 
-  override get evalType() {
-    return "categorical" as const;
+  override get evalType(): EvalType {
+    return "categorical";
   }
 
   numExamples(): number {

@@ -9,7 +9,7 @@ import type { MessagePart } from "../src/tokenizer/render.ts";
 import { gradeHashAnswer } from "./gsm8k.ts";
 import { PyRandom } from "./rng.ts";
 import { cachedDownload, offlineDir, readOfflineText, type TaskDataOptions } from "./source.ts";
-import { Task, type TaskConversation, type TaskSlice } from "./task.ts";
+import { type EvalType, Task, type TaskConversation, type TaskSlice } from "./task.ts";
 
 /** Where nanochat downloads the word list from. */
 export const WORD_LIST_URL =
@@ -121,8 +121,8 @@ export class SpellingBee extends Task {
     return new SpellingBee(await loadWordList(o), o);
   }
 
-  override get evalType() {
-    return "generative" as const;
+  override get evalType(): EvalType {
+    return "generative";
   }
 
   numExamples(): number {
