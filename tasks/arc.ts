@@ -2,7 +2,7 @@
 // Online: allenai/ai2_arc (train, validation, test), as nanochat. Offline: only the test splits exist, in
 // llm-foundry's format ({"query": "Question: ...", "choices", "gold"}); the question loses its "Question: "
 // prefix and the letters are A-D by position, because the original labels are not in that file.
-import { type EvalType, renderMc, Task, type TaskConversation, type TaskSlice } from "./task.ts";
+import { LetterTask, renderMc, type TaskConversation, type TaskSlice } from "./task.ts";
 import { int, loadShuffledRows, RowError, str, strList } from "./rows.ts";
 import type { TaskDataOptions } from "./source.ts";
 
@@ -25,14 +25,12 @@ export interface ArcOptions extends TaskSlice, TaskDataOptions {
 }
 
 /** ARC-Easy / ARC-Challenge as a categorical task. */
-export class ARC extends Task {
+export class ARC extends LetterTask<ArcRow> {
   readonly name: string;
-  readonly #rows: ArcRow[];
 
   constructor(subset: ArcSubset, rows: ArcRow[], slice?: TaskSlice) {
-    super(slice);
+    super(rows, slice);
     this.name = subset;
-    this.#rows = rows;
   }
 
   /** Loads a split (shuffled with seed 42, as nanochat). */
@@ -72,16 +70,8 @@ export class ARC extends Task {
     return new ARC(o.subset, rows, o);
   }
 
-  override get evalType(): EvalType {
-    return "categorical";
-  }
-
-  numExamples(): number {
-    return this.#rows.length;
-  }
-
   example(index: number): TaskConversation {
-    const row = this.#rows[index];
+    const row = this.rows[index];
     const letters = row.choices.label;
     if (!letters.includes(row.answerKey)) {
       throw new RangeError(`ARC answer ${row.answerKey} must be one of ${letters.join(",")}`);
@@ -93,9 +83,5 @@ export class ARC extends Task {
       ],
       letters,
     };
-  }
-
-  override evaluate(conversation: TaskConversation, letter: string): Promise<boolean> {
-    return Promise.resolve(letter === conversation.messages.at(-1)!.content);
   }
 }

@@ -6,7 +6,7 @@
 import { UserError } from "../src/common/errors.ts";
 import type { Message } from "../src/tokenizer/render.ts";
 import { checkMessages } from "./smoltalk.ts";
-import { Task, type TaskConversation, type TaskSlice } from "./task.ts";
+import { RowsTask, type TaskConversation, type TaskSlice } from "./task.ts";
 import { RowError } from "./rows.ts";
 import { cachedDownload, offlineDir, parseJsonl, type TaskDataOptions } from "./source.ts";
 import { join } from "node:path";
@@ -15,14 +15,12 @@ import { join } from "node:path";
 export const IDENTITY_URL = "https://karpathy-public.s3.us-west-2.amazonaws.com/identity_conversations.jsonl";
 
 /** Conversations from a JSONL file, in file order (no shuffle, as nanochat). */
-export class CustomJSON extends Task {
+export class CustomJSON extends RowsTask<Message[]> {
   readonly name: string;
-  readonly #rows: Message[][];
 
   constructor(name: string, rows: Message[][], slice?: TaskSlice) {
-    super(slice);
+    super(rows, slice);
     this.name = name;
-    this.#rows = rows;
   }
 
   /** Reads a JSONL file of conversations; a malformed line is a clear error naming the file and line. */
@@ -69,11 +67,7 @@ export class CustomJSON extends Task {
     return CustomJSON.fromFile(path, o);
   }
 
-  numExamples(): number {
-    return this.#rows.length;
-  }
-
   example(index: number): TaskConversation {
-    return { messages: this.#rows[index] };
+    return { messages: this.rows[index] };
   }
 }

@@ -3,7 +3,7 @@
 // so SFT teaches the model to call the calculator tool. Online: openai/gsm8k; offline: the same
 // question/answer rows from openai/grade-school-math (identical fields).
 import type { MessagePart } from "../src/tokenizer/render.ts";
-import { type EvalType, extractHashAnswer, Task, type TaskConversation, type TaskSlice } from "./task.ts";
+import { type EvalType, extractHashAnswer, RowsTask, type TaskConversation, type TaskSlice } from "./task.ts";
 import { loadShuffledRows, str } from "./rows.ts";
 import type { TaskDataOptions } from "./source.ts";
 
@@ -49,13 +49,11 @@ export function gradeHashAnswer(conversation: TaskConversation, completion: stri
 }
 
 /** GSM8K as a generative task, with an RL reward. */
-export class GSM8K extends Task {
+export class GSM8K extends RowsTask<Gsm8kRow> {
   readonly name = "GSM8K";
-  readonly #rows: Gsm8kRow[];
 
   constructor(rows: Gsm8kRow[], slice?: TaskSlice) {
-    super(slice);
-    this.#rows = rows;
+    super(rows, slice);
   }
 
   /** Loads a split (shuffled with seed 42, as nanochat). */
@@ -80,12 +78,8 @@ export class GSM8K extends Task {
     return "generative";
   }
 
-  numExamples(): number {
-    return this.#rows.length;
-  }
-
   example(index: number): TaskConversation {
-    const row = this.#rows[index];
+    const row = this.rows[index];
     return {
       messages: [
         { role: "user", content: row.question },

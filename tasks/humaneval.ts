@@ -1,7 +1,7 @@
 // HumanEval: 164 Python functions to complete, graded by running the dataset's tests on the completion in
 // the code sandbox (src/eval/sandbox.ts; the caller passes the runner, so tasks/ stays below src/eval/).
 // Online: openai/openai_humaneval; offline: the same rows from openai/human-eval.
-import { type EvalType, Task, type TaskConversation, type TaskSlice } from "./task.ts";
+import { type EvalType, RowsTask, type TaskConversation, type TaskSlice } from "./task.ts";
 import { loadShuffledRows, str } from "./rows.ts";
 import type { TaskDataOptions } from "./source.ts";
 
@@ -48,14 +48,12 @@ export function humanEvalProgram(conversation: TaskConversation, completion: str
 }
 
 /** HumanEval as a generative task. */
-export class HumanEval extends Task {
+export class HumanEval extends RowsTask<HumanEvalRow> {
   readonly name = "HumanEval";
-  readonly #rows: HumanEvalRow[];
   readonly #run: PythonRunner | undefined;
 
   constructor(rows: HumanEvalRow[], slice?: TaskSlice, run?: PythonRunner) {
-    super(slice);
-    this.#rows = rows;
+    super(rows, slice);
     this.#run = run;
   }
 
@@ -80,12 +78,8 @@ export class HumanEval extends Task {
     return "generative";
   }
 
-  numExamples(): number {
-    return this.#rows.length;
-  }
-
   example(index: number): TaskConversation {
-    const row = this.#rows[index];
+    const row = this.rows[index];
     return {
       messages: [
         { role: "user", content: row.prompt },

@@ -4,7 +4,7 @@
 // column, as the old layout had, is unwrapped). Offline: test, validation and dev are complete, but
 // auxiliary_train is PARTIAL: 1,218 of its 99,842 rows (2 of the 8 source CSVs), enough to exercise the
 // code path, not to reproduce nanochat's midtraining mix.
-import { type EvalType, renderMc, Task, type TaskConversation, type TaskSlice } from "./task.ts";
+import { LetterTask, renderMc, type TaskConversation, type TaskSlice } from "./task.ts";
 import { int, loadShuffledRows, RowError, str, strList } from "./rows.ts";
 import type { TaskDataOptions } from "./source.ts";
 
@@ -44,14 +44,8 @@ function mmluRow(r: Record<string, unknown>): MmluRow {
 }
 
 /** MMLU as a categorical task. */
-export class MMLU extends Task {
+export class MMLU extends LetterTask<MmluRow> {
   readonly name = "MMLU";
-  readonly #rows: MmluRow[];
-
-  constructor(rows: MmluRow[], slice?: TaskSlice) {
-    super(slice);
-    this.#rows = rows;
-  }
 
   /** Loads a split (shuffled with seed 42, as nanochat). */
   static async load(o: MmluOptions): Promise<MMLU> {
@@ -73,16 +67,8 @@ export class MMLU extends Task {
     return new MMLU(rows, o);
   }
 
-  override get evalType(): EvalType {
-    return "categorical";
-  }
-
-  numExamples(): number {
-    return this.#rows.length;
-  }
-
   example(index: number): TaskConversation {
-    const row = this.#rows[index];
+    const row = this.rows[index];
     return {
       messages: [
         { role: "user", content: renderMc(row.question, LETTERS, row.choices) },
@@ -91,9 +77,5 @@ export class MMLU extends Task {
       subject: row.subject,
       letters: LETTERS,
     };
-  }
-
-  override evaluate(conversation: TaskConversation, letter: string): Promise<boolean> {
-    return Promise.resolve(letter === conversation.messages.at(-1)!.content);
   }
 }

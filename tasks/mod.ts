@@ -4,7 +4,9 @@
 export {
   type EvalType,
   extractHashAnswer,
+  LetterTask,
   renderMc,
+  RowsTask,
   Task,
   type TaskConversation,
   TaskMixture,

@@ -5,7 +5,7 @@
 //   test  -> oasst1_en_validation_top1.jsonl (188 OpenAssistant conversations, 2-6 messages).
 // So offline mixtures have far fewer and different general-chat rows than nanochat's.
 import type { Message } from "../src/tokenizer/render.ts";
-import { Task, type TaskConversation, type TaskSlice } from "./task.ts";
+import { RowsTask, type TaskConversation, type TaskSlice } from "./task.ts";
 import { loadShuffledRows, RowError } from "./rows.ts";
 import type { TaskDataOptions } from "./source.ts";
 
@@ -31,14 +31,8 @@ export function checkMessages(value: unknown, minMessages = 2): Message[] {
 }
 
 /** SmolTalk as a training task. */
-export class SmolTalk extends Task {
+export class SmolTalk extends RowsTask<Message[]> {
   readonly name = "SmolTalk";
-  readonly #rows: Message[][];
-
-  constructor(rows: Message[][], slice?: TaskSlice) {
-    super(slice);
-    this.#rows = rows;
-  }
 
   /** Loads a split (shuffled with seed 42, as nanochat). */
   static async load(o: SmolTalkOptions): Promise<SmolTalk> {
@@ -55,11 +49,7 @@ export class SmolTalk extends Task {
     return new SmolTalk(rows, o);
   }
 
-  numExamples(): number {
-    return this.#rows.length;
-  }
-
   example(index: number): TaskConversation {
-    return { messages: this.#rows[index] };
+    return { messages: this.rows[index] };
   }
 }

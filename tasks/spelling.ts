@@ -90,31 +90,39 @@ export async function loadWordList(o: TaskDataOptions): Promise<string[]> {
   return lines.map((l) => l.trim());
 }
 
-function seedFor(split: "train" | "test", index: number): number {
-  return split === "train" ? index : -(index + 1);
-}
-
-function checkOptions(o: SpellingOptions): { size: number; split: "train" | "test" } {
-  const size = o.size ?? 1000;
-  const split = o.split ?? "train";
-  if (split !== "train" && split !== "test") throw new RangeError("spelling split must be train|test");
-  if (!Number.isInteger(size) || size < 0) throw new RangeError(`size must be a whole number, got ${size}`);
-  return { size, split };
-}
-
-/** Counting a letter in a word, answered by hand and with the calculator tool. */
-export class SpellingBee extends Task {
-  readonly name = "SpellingBee";
-  readonly #words: string[];
+/** A task of `size` examples generated from a word list, example i from its own Random(seed). */
+abstract class WordTask extends Task {
+  protected readonly words: string[];
   readonly #size: number;
   readonly #split: "train" | "test";
 
-  constructor(words: string[], o: SpellingOptions = {}) {
+  constructor(words: string[], o: SpellingOptions) {
     super(o);
-    const { size, split } = checkOptions(o);
-    this.#words = words;
+    const size = o.size ?? 1000;
+    const split = o.split ?? "train";
+    if (split !== "train" && split !== "test") throw new RangeError("spelling split must be train|test");
+    if (!Number.isInteger(size) || size < 0) throw new RangeError(`size must be a whole number, got ${size}`);
+    this.words = words;
     this.#size = size;
     this.#split = split;
+  }
+
+  numExamples(): number {
+    return this.#size;
+  }
+
+  /** The generator of example `index`. */
+  protected rng(index: number): PyRandom {
+    return new PyRandom(this.#split === "train" ? index : -(index + 1));
+  }
+}
+
+/** Counting a letter in a word, answered by hand and with the calculator tool. */
+export class SpellingBee extends WordTask {
+  readonly name = "SpellingBee";
+
+  constructor(words: string[], o: SpellingOptions = {}) {
+    super(words, o);
   }
 
   static async load(o: SpellingOptions = {}): Promise<SpellingBee> {
@@ -125,13 +133,9 @@ export class SpellingBee extends Task {
     return "generative";
   }
 
-  numExamples(): number {
-    return this.#size;
-  }
-
   example(index: number): TaskConversation {
-    const rng = new PyRandom(seedFor(this.#split, index));
-    const word = rng.choice(this.#words);
+    const rng = this.rng(index);
+    const word = rng.choice(this.words);
     const letter = rng.random() < 0.9 ? rng.choice(word) : rng.choice(ALPHABET);
     const count = word.split(letter).length - 1;
     let template = rng.choice(TEMPLATES);
@@ -176,30 +180,19 @@ export class SpellingBee extends Task {
 }
 
 /** Spelling a word letter by letter (the hard part of SpellingBee, condensed); words in Random(42) order. */
-export class SimpleSpelling extends Task {
+export class SimpleSpelling extends WordTask {
   readonly name = "SimpleSpelling";
-  readonly #words: string[];
-  readonly #size: number;
-  readonly #split: "train" | "test";
 
   constructor(words: string[], o: SpellingOptions = {}) {
-    super(o);
-    const { size, split } = checkOptions(o);
-    this.#words = new PyRandom(42).shuffle([...words]);
-    this.#size = size;
-    this.#split = split;
+    super(new PyRandom(42).shuffle([...words]), o);
   }
 
   static async load(o: SpellingOptions = {}): Promise<SimpleSpelling> {
     return new SimpleSpelling(await loadWordList(o), o);
   }
 
-  numExamples(): number {
-    return this.#size;
-  }
-
   example(index: number): TaskConversation {
-    const word = new PyRandom(seedFor(this.#split, index)).choice(this.#words);
+    const word = this.rng(index).choice(this.words);
     return {
       messages: [
         { role: "user", content: `Spell the word: ${word}` },

@@ -78,6 +78,31 @@ export abstract class Task {
   }
 }
 
+/** A task over a loaded list of rows (a dataset split in its shuffled order). */
+export abstract class RowsTask<R> extends Task {
+  protected readonly rows: readonly R[];
+
+  constructor(rows: readonly R[], slice?: TaskSlice) {
+    super(slice);
+    this.rows = rows;
+  }
+
+  numExamples(): number {
+    return this.rows.length;
+  }
+}
+
+/** A multiple-choice task: graded by the answer letter, which must equal the assistant's reference letter. */
+export abstract class LetterTask<R> extends RowsTask<R> {
+  override get evalType(): EvalType {
+    return "categorical";
+  }
+
+  override evaluate(conversation: TaskConversation, letter: string): Promise<boolean> {
+    return Promise.resolve(letter === conversation.messages.at(-1)!.content);
+  }
+}
+
 /** A task whose examples come from other tasks; `locate` maps an index to (task, local index). */
 abstract class CompositeTask extends Task {
   readonly tasks: readonly Task[];

@@ -124,8 +124,7 @@ export async function evalChat(o: EvalChatOptions): Promise<EvalChatResult> {
   } finally {
     loaded.close();
   }
-  const accuracies = Object.fromEntries(results.map((r) => [r.task, r.accuracy]));
-  const core = chatCore(accuracies);
+  const core = chatCore(accuracies(results));
   if (!o.quiet) console.log(formatTable(results, core));
   const files = await writeChatResults(o, loaded.tag, loaded.step, results, core);
   if (!o.quiet) console.log(`results: ${files.csv}, ${files.json}`);
