@@ -1,12 +1,13 @@
 // `nanochat eval base --core` and `nanochat eval chat` end to end on a tiny trained model: the CSV, JSON and
 // report files and their numbers; batching that does not change any answer; the bundle downloaded from a
 // local server; and bad inputs (missing or corrupt bundle, unknown task, no chat checkpoint).
-import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
 import { join } from "node:path";
 import { zipSync } from "fflate";
 import { EVAL_BUNDLE_URL_ENV } from "../src/eval/core_bundle.ts";
 import {
   makeTinyBaseCheckpoint,
+  makeTinyTokenizer,
   runCliProcess,
   sharedChatDir,
   sharedEvalBundleDir,
@@ -289,5 +290,51 @@ Deno.test({
       assertStringIncludes(badN.err, "--num-samples must be a whole number >= 1");
       const badSource = await runCliProcess(["--base-dir", base, "eval", "chat", "-i", "final"]);
       assertEquals(badSource.code, 1);
+    }),
+});
+
+Deno.test({
+  name:
+    "train base --core-metric-every: CORE during training and at the end; a missing bundle fails before training",
+  ignore: noShared,
+  fn: () =>
+    withTempDir(async (base) => {
+      await makeTinyTokenizer(base, PRETRAIN!);
+      const train = (extra: string[]) =>
+        runCliProcess([
+          "--base-dir",
+          base,
+          ...["train", "base", "--depth", "2", "--max-seq-len", "64", "--device-batch-size", "4"],
+          ...[
+            "--total-batch-size",
+            "256",
+            "--sample-every",
+            "-1",
+            "--eval-every",
+            "-1",
+            "--num-iterations",
+            "3",
+          ],
+          ...["--data-dir", PRETRAIN!, ...extra],
+        ]);
+      const bad = await train(["--core-metric-every", "2", "--eval-bundle", join(base, "none")]);
+      assertEquals(bad.code, 1);
+      assertStringIncludes(bad.err, "does not exist");
+      await assertRejects(() => Deno.stat(join(base, "base_checkpoints")), Deno.errors.NotFound);
+      const ok = await train([
+        "--core-metric-every",
+        "2",
+        "--core-metric-max-per-task",
+        "11",
+        "--eval-bundle",
+        BUNDLE!,
+      ]);
+      assertEquals(ok.code, 0, ok.err + ok.out);
+      assertEquals(
+        [...ok.out.matchAll(/^step (\d+) \| CORE metric: -?\d\.\d{4}$/gm)].map((m) => Number(m[1])),
+        [2, 3],
+      );
+      const report = await Deno.readTextFile(join(base, "report", "base-model-training.md"));
+      assert(/^- CORE metric estimate: -?\d\.\d{4}$/m.test(report), report);
     }),
 });
