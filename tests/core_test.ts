@@ -18,6 +18,9 @@ import {
   spansFor,
 } from "../src/eval/core.ts";
 import { openBundle, parseCsv } from "../src/eval/core_bundle.ts";
+import { gptScorer } from "../src/eval/core.ts";
+import { configFromDepth } from "../src/model/config.ts";
+import { ComputeContext, GPT } from "../src/model/gpt.ts";
 import { UserError } from "../src/common/errors.ts";
 import { withTempDir } from "./helpers.ts";
 
@@ -233,3 +236,43 @@ Deno.test("CORE bundle errors: missing files, bad yaml, no baseline, a missing d
     await assertRejects(() => openBundle(dir), UserError, "icl_task_type");
     assertEquals(parseCsv('a,"b,c"\r\n"d""e",f\n'), [["a", "b,c"], ['d"e', "f"]]);
   }));
+
+Deno.test("CORE with a real model: shared-prefix scoring (KV cache) gives the packed forward's losses and answers", async () => {
+  const ctx = ComputeContext.create({ threads: 1 });
+  const model = GPT.create(ctx, configFromDepth(2, 512, 64), { maxBatch: 4 });
+  try {
+    model.initWeights(7);
+    const scorer = gptScorer(model);
+    const prefix = [0, 5, 9, 200, 17, 33];
+    const conts = [[4, 8, 15], [16], [23, 42, 99, 7], []];
+    const shared = await scorer.scoreContinuations!(prefix, conts);
+    for (const [i, c] of conts.entries()) {
+      const seq = [...prefix, ...c];
+      const targets = Int32Array.from(
+        seq,
+        (_, p) => (p >= prefix.length - 1 && p + 1 < seq.length ? seq[p + 1] : -1),
+      );
+      const { losses } = await scorer.score(Int32Array.from(seq), targets, 1, seq.length);
+      assertEquals(shared[i].length, c.length);
+      for (let k = 0; k < c.length; k++) {
+        const full = losses[prefix.length - 1 + k];
+        assert(
+          Math.abs(shared[i][k] - full) < 1e-4,
+          `continuation ${i} token ${k}: ${shared[i][k]} vs ${full}`,
+        );
+      }
+    }
+    const rows = Array.from(
+      { length: 12 },
+      (_, i) => ({ query: `q${i} what?`, choices: ["ab", "b c", "cd e", "z"], gold: i % 4 }),
+    );
+    const a = await evaluateCoreTask(scorer, charTok, rows, spec("multiple_choice", 25, 2));
+    const b = await evaluateCoreTask(scorer, charTok, rows, spec("multiple_choice", 25, 2), {
+      sharePrefix: false,
+    });
+    assertEquals(Array.from(a.correct), Array.from(b.correct));
+  } finally {
+    model.free();
+    ctx.destroy();
+  }
+});

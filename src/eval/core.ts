@@ -37,19 +37,73 @@ export interface SequenceScorer {
     B: number,
     T: number,
   ): Promise<{ losses: Float32Array; argmax: Int32Array }>;
+  /**
+   * Optional: the per-token cross-entropy of each continuation after one shared prefix (losses[i][k] for
+   * predicting continuations[i][k]), computing the prefix once; prefix + continuation fits the context.
+   */
+  scoreContinuations?(prefix: number[], continuations: number[][]): Promise<Float64Array[]>;
 }
 
-/** A GPT (src/model/gpt.ts) as a scorer: its maxBatch rows, its context length. */
+/** What gptScorer needs of a KV cache (src/model/kv_cache.ts has it). */
+interface ScoringCache {
+  prefill(tokens: Int32Array<ArrayBuffer>, B: number, T: number): Promise<Float32Array>;
+  decode(tokens: Int32Array<ArrayBuffer>): Promise<Float32Array>;
+  copyFrom(src: ScoringCache): void;
+  free(): void;
+}
+
+/**
+ * A GPT (src/model/gpt.ts) as a scorer: its maxBatch rows, its context length; shared prefixes go through
+ * a KV cache (prefilled once, copied to one row per continuation, then one decode step per token).
+ */
 export function gptScorer(model: {
   maxBatch: number;
-  config: { sequenceLen: number };
+  config: { sequenceLen: number; vocabSize: number };
   forwardScores: SequenceScorer["score"];
+  createKVCache(batch: number, maxLen: number): ScoringCache;
 }): SequenceScorer {
+  const V = model.config.vocabSize;
   return {
     maxRows: model.maxBatch,
     maxLen: model.config.sequenceLen,
     score: (inputs, targets, B, T) => model.forwardScores(inputs, targets, B, T),
+    async scoreContinuations(prefix, continuations) {
+      const n = continuations.length;
+      const longest = Math.max(...continuations.map((c) => c.length));
+      const out = continuations.map((c) => new Float64Array(c.length));
+      if (longest === 0) return out;
+      const one = model.createKVCache(1, prefix.length);
+      let rows: ScoringCache | null = null;
+      try {
+        let logits = await one.prefill(Int32Array.from(prefix), 1, prefix.length);
+        continuations.forEach((c, i) => c.length > 0 && (out[i][0] = crossEntropy(logits, 0, V, c[0])));
+        if (longest === 1) return out;
+        rows = model.createKVCache(n, prefix.length + longest - 1);
+        rows.copyFrom(one);
+        const fed = new Int32Array(n);
+        for (let k = 0; k + 1 < longest; k++) {
+          continuations.forEach((c, i) => fed[i] = c[Math.min(k, c.length - 1)] ?? prefix[prefix.length - 1]);
+          logits = await rows.decode(fed);
+          continuations.forEach((c, i) =>
+            k + 1 < c.length && (out[i][k + 1] = crossEntropy(logits, i * V, V, c[k + 1]))
+          );
+        }
+        return out;
+      } finally {
+        one.free();
+        rows?.free();
+      }
+    },
   };
+}
+
+/** -log softmax(logits[off .. off+V))[target], in double precision. */
+function crossEntropy(logits: Float32Array, off: number, V: number, target: number): number {
+  let max = -Infinity;
+  for (let v = 0; v < V; v++) if (logits[off + v] > max) max = logits[off + v];
+  let sum = 0;
+  for (let v = 0; v < V; v++) sum += Math.exp(logits[off + v] - max);
+  return max + Math.log(sum) - logits[off + target];
 }
 
 type Row = Record<string, unknown>;
@@ -193,7 +247,7 @@ export async function evaluateCoreTask(
   tokenizer: CoreTokenizer,
   rows: Row[],
   spec: Omit<CoreTaskSpec, "datasetUri">,
-  options: { maxPerTask?: number; progress?: Progress } = {},
+  options: { maxPerTask?: number; progress?: Progress; sharePrefix?: boolean } = {},
 ): Promise<CoreTaskResult> {
   const t0 = performance.now();
   const data = new PyRandom(1337).shuffle([...rows]);
@@ -226,12 +280,35 @@ export async function evaluateCoreTask(
     off += p.length;
   }
 
-  // pack all sequences, longest first, into batches of similar length
-  const items: { ex: number; opt: number; len: number }[] = [];
-  seqs.forEach((s, ex) => s.tokens.forEach((t, opt) => items.push({ ex, opt, len: t.length })));
-  items.sort((a, b) => b.len - a.len || a.ex - b.ex || a.opt - b.opt);
   const meanLoss = seqs.map((s) => new Float64Array(s.tokens.length));
   const allArgmax = seqs.map((s) => new Uint8Array(s.tokens.length));
+  // multiple choice: the options share everything before their span (the few-shots and the question), so
+  // with a KV cache that prefix is computed once per example instead of once per option. Cropped
+  // examples (their options no longer share positions) and other task types are packed instead.
+  const shared = new Set<number>();
+  if (spec.taskType === "multiple_choice" && scorer.scoreContinuations && options.sharePrefix !== false) {
+    seqs.forEach((s, ex) => {
+      if (s.tokens.length > 1 && s.tokens.every((t) => t.length <= scorer.maxLen) && s.starts[0] >= 1) {
+        shared.add(ex);
+      }
+    });
+  }
+  for (const ex of shared) {
+    const s = seqs[ex];
+    // the prefix ends just before the first span token; each continuation is its span
+    const prefix = s.tokens[0].slice(0, s.starts[0]);
+    const conts = s.tokens.map((t, i) => t.slice(s.starts[i], s.ends[i]));
+    const losses = await scorer.scoreContinuations!(prefix, conts);
+    losses.forEach((l, opt) => meanLoss[ex][opt] = l.reduce((a, b) => a + b, 0) / l.length);
+    options.progress?.advance(1);
+  }
+
+  // pack all other sequences, longest first, into batches of similar length
+  const items: { ex: number; opt: number; len: number }[] = [];
+  seqs.forEach((s, ex) =>
+    !shared.has(ex) && s.tokens.forEach((t, opt) => items.push({ ex, opt, len: t.length }))
+  );
+  items.sort((a, b) => b.len - a.len || a.ex - b.ex || a.opt - b.opt);
   const bos = tokenizer.bosId;
   for (let i = 0; i < items.length; i += scorer.maxRows) {
     const batch = items.slice(i, i + scorer.maxRows);
@@ -259,7 +336,7 @@ export async function evaluateCoreTask(
       meanLoss[ex][opt] = sum / (s.ends[opt] - s.starts[opt]);
       allArgmax[ex][opt] = allMatch;
     });
-    options.progress?.advance((B * data.length) / items.length);
+    options.progress?.advance((B * (data.length - shared.size)) / items.length);
   }
 
   const correct = new Uint8Array(data.length);
@@ -307,6 +384,8 @@ export interface CoreOptions {
   only?: readonly string[];
   /** No progress bar or per-task lines. */
   quiet?: boolean;
+  /** Score multiple-choice options after one shared-prefix pass (default true; false packs every option). */
+  sharePrefix?: boolean;
   /** Per-task line sink; default console.log. */
   log?: (line: string) => void;
 }
