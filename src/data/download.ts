@@ -119,14 +119,7 @@ export async function downloadShards(options: DownloadOptions): Promise<Download
 
   const progress = new Progress("download", 0, { unit: "bytes", quiet: options.quiet });
   const summary: DownloadSummary = { downloaded: [], skipped: [], failed: [] };
-  const settings: FileSettings = {
-    maxAttempts: options.maxAttempts ?? 5,
-    backoffMs: options.backoffMs ?? ((attempt) => 1000 * 2 ** attempt),
-    stallTimeoutMs: options.stallTimeoutMs ?? 30_000,
-    log,
-    progress,
-    verify: PARQUET_CHECK,
-  };
+  const settings = fileSettings({ ...options, log }, progress);
 
   let next = 0;
   const worker = async () => {
@@ -221,15 +214,27 @@ export interface OneFileOptions {
 export async function downloadOneFile(url: string, path: string, o: OneFileOptions = {}): Promise<void> {
   const label = o.label ?? path.split(/[\\/]/).pop()!;
   const progress = new Progress(label, 0, { unit: "bytes", quiet: o.quiet });
-  await downloadFile(url, path, {
+  await downloadFile(
+    url,
+    path,
+    fileSettings({ ...o, log: o.quiet ? () => {} : (o.log ?? logAboveProgress) }, progress),
+  );
+  progress.finish();
+}
+
+/** The per-file settings with nanochat's defaults: 5 attempts, 2^attempt s backoff, a 30 s stall limit. */
+function fileSettings(
+  o: Omit<OneFileOptions, "log" | "label"> & { log: (line: string) => void },
+  progress: Progress,
+): FileSettings {
+  return {
     maxAttempts: o.maxAttempts ?? 5,
     backoffMs: o.backoffMs ?? ((attempt) => 1000 * 2 ** attempt),
     stallTimeoutMs: o.stallTimeoutMs ?? 30_000,
-    log: o.quiet ? () => {} : (o.log ?? logAboveProgress),
+    log: o.log,
     progress,
     verify: o.verify ?? PARQUET_CHECK,
-  });
-  progress.finish();
+  };
 }
 
 /** An HTTP status that retrying will not fix (404, 403, ...). */

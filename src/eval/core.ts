@@ -13,7 +13,9 @@
 // limit, so a longer sequence is cropped from the left keeping its continuation, as nanochat does for
 // those models. Scoring is batched: sequences of any examples are packed into rows of similar length
 // (BOS padding; causal attention keeps each row's scores independent of the padding), and the model
-// returns per-token losses and argmax ids, never a batch of full-vocabulary logits.
+// returns per-token losses and argmax ids, never a batch of full-vocabulary logits. A multiple-choice
+// example's options share their whole prompt, so it is computed once (KV cache) and each option's span
+// is scored after it: the same arithmetic as nanochat's one forward per option, up to float rounding.
 import { UserError } from "../common/errors.ts";
 import { Progress } from "../common/progress.ts";
 import { PyRandom } from "../../tasks/rng.ts";
