@@ -80,7 +80,8 @@ export function registerEvalCommands(program: Command): void {
     .description(
       "evaluate a chat model on ARC-Easy, ARC-Challenge, MMLU (categorical: answer-letter logits), GSM8K, " +
         "HumanEval (in the bubblewrap code sandbox) and SpellingBee (generative: sampled and graded), and " +
-        "ChatCORE (the mean centered accuracy over the first five, when all five ran)",
+        "ChatCORE (the mean centered accuracy over the first five, when all five ran; nanochat version A also " +
+        "averaged SpellingBee in). Prompts longer than the model's context are cropped from the left.",
     )
     .addOption(
       new Option("-i, --source <stage>", "which model").choices(["base", "mid", "sft", "rl"]).default("sft"),
