@@ -1,4 +1,4 @@
-// `deno task bench:eval`: CORE examples per second on d4 and d8 (T=512, vocab 8192 as the README's CPU run,
+// `deno task bench:eval`: CORE examples per second on d4 and d8 (T=1024, vocab 8192 as the README's CPU run,
 // $BENCH_VOCAB to change; seeded random weights; $BENCH_MAX_PER_TASK examples per task, default 11),
 // ours side by side with nanochat's own evaluator (core_eval.py + gpt.py in PyTorch CPU) on the same weights,
 // tokenizer and examples, with GFLOP/s of the forward passes against the machine's measured SGEMM peak; then
@@ -17,19 +17,23 @@ import { openBundle, readTaskData } from "../../src/eval/core_bundle.ts";
 import { runReferenceCore } from "./core_reference.ts";
 
 const root = (p: string) => fileURLToPath(new URL(`../../${p}`, import.meta.url));
-const T = 512;
+const T = 1024; // nanochat's CPU run (dev/runcpu.sh) trains d4 at max_seq_len 1024
 const VOCAB = Number(Deno.env.get("BENCH_VOCAB") ?? "8192");
 const ROWS = 32;
 const MAX_PER_TASK = Number(Deno.env.get("BENCH_MAX_PER_TASK") ?? "11");
 const threads = navigator.hardwareConcurrency;
 const bundle = await openBundle(root("../shared/data/eval_bundle"));
 
-/** Wraps a scorer to count the tokens it forwards (padding included: that is compute spent). */
+/** Wraps a scorer to count the tokens it forwards (padding included; a shared prefix once). */
 function counting(s: SequenceScorer) {
   const c = { tokens: 0, scorer: { ...s } as SequenceScorer };
   c.scorer.score = (inputs, targets, B, T) => {
     c.tokens += B * T;
     return s.score(inputs, targets, B, T);
+  };
+  c.scorer.scoreContinuations = (prefix, conts) => {
+    c.tokens += prefix.length + conts.reduce((n, x) => n + Math.max(0, x.length - 1), 0);
+    return s.scoreContinuations!(prefix, conts);
   };
   return c;
 }
@@ -128,6 +132,11 @@ try {
     score: (_i, _t, B, T) => {
       dry.tokens += B * T;
       return Promise.resolve({ losses: new Float32Array(B * T), argmax: new Int32Array(B * T) });
+    },
+    // the shared prefix once, then one decode step per continuation token and option
+    scoreContinuations: (prefix, conts) => {
+      dry.tokens += prefix.length + conts.reduce((s, c) => s + Math.max(0, c.length - 1), 0);
+      return Promise.resolve(conts.map((c) => new Float64Array(c.length)));
     },
   };
   const sample = 200;
