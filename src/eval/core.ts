@@ -229,6 +229,9 @@ export function fewshotIndices(n: number, idx: number, k: number): number[] {
   return new PyRandom(1234 + idx).sampleIndexed(n - 1, k, (j) => (j < idx ? j : j + 1));
 }
 
+/** What one KV-cache decode step costs, in tokens of a packed forward pass (weights read per step). */
+const DECODE_STEP_TOKENS = 8;
+
 /** Per-task outcome. */
 export interface CoreTaskResult {
   label: string;
@@ -290,9 +293,12 @@ export async function evaluateCoreTask(
   const shared = new Set<number>();
   if (spec.taskType === "multiple_choice" && scorer.scoreContinuations && options.sharePrefix !== false) {
     seqs.forEach((s, ex) => {
-      if (s.tokens.length > 1 && s.tokens.every((t) => t.length <= scorer.maxLen) && s.starts[0] >= 1) {
-        shared.add(ex);
-      }
+      if (s.tokens.length < 2 || s.starts[0] < 1 || !s.tokens.every((t) => t.length <= scorer.maxLen)) return;
+      // a decode step reads every weight for a handful of rows, so it costs about DECODE_STEP_TOKENS
+      // tokens of a packed forward: share only where that beats forwarding every option in full
+      const longest = Math.max(...s.tokens.map((t, i) => s.ends[i] - s.starts[i]));
+      const sharedCost = s.starts[0] + (longest - 1) * Math.max(s.tokens.length, DECODE_STEP_TOKENS);
+      if (sharedCost < s.tokens.reduce((n, t) => n + t.length, 0)) shared.add(ex);
     });
   }
   for (const ex of shared) {
