@@ -296,7 +296,7 @@ export async function evaluateCoreTask(
       if (s.tokens.length < 2 || s.starts[0] < 1 || !s.tokens.every((t) => t.length <= scorer.maxLen)) return;
       // a decode step reads every weight for a handful of rows, so it costs about DECODE_STEP_TOKENS
       // tokens of a packed forward: share only where that beats forwarding every option in full
-      const longest = Math.max(...s.tokens.map((t, i) => s.ends[i] - s.starts[i]));
+      const longest = Math.max(...s.ends.map((e, i) => e - s.starts[i]));
       const sharedCost = s.starts[0] + (longest - 1) * Math.max(s.tokens.length, DECODE_STEP_TOKENS);
       if (sharedCost < s.tokens.reduce((n, t) => n + t.length, 0)) shared.add(ex);
     });
