@@ -20,3 +20,5 @@ export { createApp } from "./src/server/app.ts";
 export { WorkerPool } from "./src/server/pool.ts";
 export { ModelCatalog } from "./src/server/models.ts";
 export type { ModelSpec } from "./src/server/models.ts";
+export * from "./src/eval/mod.ts";
+export * as tasks from "./tasks/mod.ts";

@@ -4,14 +4,29 @@ import { join } from "node:path";
 import { iterTrainingText } from "../src/data/parquet.ts";
 import { Tokenizer } from "../src/tokenizer/tokenizer.ts";
 
-/** The repository's sibling `shared/data/pretrain` folder, or null when this checkout has none. */
-export function sharedPretrainDir(): string | null {
-  const path = fileURLToPath(new URL("../../shared/data/pretrain", import.meta.url));
+/** The repository's sibling `shared/data/<name>` folder, or null when this checkout has none. */
+function sharedDataDir(name: string): string | null {
+  const path = fileURLToPath(new URL(`../../shared/data/${name}`, import.meta.url));
   try {
     return Deno.statSync(path).isDirectory ? path : null;
   } catch {
     return null;
   }
+}
+
+/** The pretraining shards in `shared/data/pretrain`, or null. */
+export function sharedPretrainDir(): string | null {
+  return sharedDataDir("pretrain");
+}
+
+/** The offline chat/task data in `shared/data/chat`, or null. */
+export function sharedChatDir(): string | null {
+  return sharedDataDir("chat");
+}
+
+/** The offline CORE bundle in `shared/data/eval_bundle`, or null. */
+export function sharedEvalBundleDir(): string | null {
+  return sharedDataDir("eval_bundle");
 }
 
 /** Runs `fn` with a fresh temporary directory that is removed afterwards. */

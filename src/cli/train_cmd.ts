@@ -51,6 +51,20 @@ export function registerTrainCommands(program: Command): void {
     .option("--eval-every <n>", "validation bpb every n steps (-1: off)", int("--eval-every"), 250)
     .option("--eval-tokens <n>", "validation tokens per evaluation", num("--eval-tokens"), 20 * 524288)
     .option("--sample-every <n>", "print greedy samples every n steps (-1: off)", int("--sample-every"), 2000)
+    .option(
+      "--core-metric-every <n>",
+      "CORE every n steps and at the end (-1: off; nanochat's default is 2000, off here unless asked " +
+        "because it needs the eval bundle)",
+      int("--core-metric-every"),
+      -1,
+    )
+    .option(
+      "--core-metric-max-per-task <n>",
+      "CORE examples per task in training (-1: all)",
+      int("--core-metric-max-per-task"),
+      500,
+    )
+    .option("--eval-bundle <dir>", "CORE bundle folder (default <base>/eval_bundle, downloaded when missing)")
     .option("--save-every <n>", "checkpoint every n steps (-1: only at the end)", int("--save-every"), -1)
     .option("--keep-last <n>", "keep only the newest n checkpoints (0: keep all)", int("--keep-last"), 0)
     .option("--model-tag <tag>", "checkpoint folder name (default d<depth>)", "")

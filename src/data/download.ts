@@ -119,13 +119,7 @@ export async function downloadShards(options: DownloadOptions): Promise<Download
 
   const progress = new Progress("download", 0, { unit: "bytes", quiet: options.quiet });
   const summary: DownloadSummary = { downloaded: [], skipped: [], failed: [] };
-  const settings: FileSettings = {
-    maxAttempts: options.maxAttempts ?? 5,
-    backoffMs: options.backoffMs ?? ((attempt) => 1000 * 2 ** attempt),
-    stallTimeoutMs: options.stallTimeoutMs ?? 30_000,
-    log,
-    progress,
-  };
+  const settings = fileSettings({ ...options, log }, progress);
 
   let next = 0;
   const worker = async () => {
@@ -184,6 +178,63 @@ interface FileSettings {
   stallTimeoutMs: number;
   log: (line: string) => void;
   progress: Progress;
+  verify: FileCheck;
+}
+
+/** How a finished download is recognized as complete: a test on the file and what to say when it fails. */
+export interface FileCheck {
+  isComplete: (path: string) => Promise<boolean>;
+  /** e.g. "a complete parquet file (no PAR1 magic at both ends)". */
+  expected: string;
+}
+
+const PARQUET_CHECK: FileCheck = {
+  isComplete: isCompleteParquet,
+  expected: "a complete parquet file (no PAR1 magic at both ends)",
+};
+
+/** Options of {@link downloadOneFile}. */
+export interface OneFileOptions {
+  /** Default: a complete parquet file. */
+  verify?: FileCheck;
+  /** Progress bar label; default the file name. */
+  label?: string;
+  maxAttempts?: number;
+  backoffMs?: (attempt: number) => number;
+  stallTimeoutMs?: number;
+  quiet?: boolean;
+  log?: (line: string) => void;
+}
+
+/**
+ * Downloads one file to `path` with the shard downloader's guarantees: streamed to `<path>.tmp`,
+ * resumed with Range requests across attempts and runs, retried with backoff, verified, then renamed.
+ * Throws (leaving no file under `path`) when every attempt failed.
+ */
+export async function downloadOneFile(url: string, path: string, o: OneFileOptions = {}): Promise<void> {
+  const label = o.label ?? path.split(/[\\/]/).pop()!;
+  const progress = new Progress(label, 0, { unit: "bytes", quiet: o.quiet });
+  await downloadFile(
+    url,
+    path,
+    fileSettings({ ...o, log: o.quiet ? () => {} : (o.log ?? logAboveProgress) }, progress),
+  );
+  progress.finish();
+}
+
+/** The per-file settings with nanochat's defaults: 5 attempts, 2^attempt s backoff, a 30 s stall limit. */
+function fileSettings(
+  o: Omit<OneFileOptions, "log" | "label"> & { log: (line: string) => void },
+  progress: Progress,
+): FileSettings {
+  return {
+    maxAttempts: o.maxAttempts ?? 5,
+    backoffMs: o.backoffMs ?? ((attempt) => 1000 * 2 ** attempt),
+    stallTimeoutMs: o.stallTimeoutMs ?? 30_000,
+    log: o.log,
+    progress,
+    verify: o.verify ?? PARQUET_CHECK,
+  };
 }
 
 /** An HTTP status that retrying will not fix (404, 403, ...). */
@@ -342,10 +393,10 @@ async function fetchToTmp(url: string, tmp: string, s: FileSettings, fp: FilePro
       uncount(s, fp);
       throw new Error(`got ${written} bytes but the server announced ${expected}`);
     }
-    if (!(await isCompleteParquet(tmp))) {
+    if (!(await s.verify.isComplete(tmp))) {
       await Deno.remove(tmp).catch(() => {});
       uncount(s, fp);
-      throw new Error("downloaded file is not a complete parquet file (no PAR1 magic at both ends)");
+      throw new Error(`downloaded file is not ${s.verify.expected}`);
     }
   } finally {
     clearTimeout(timer);

@@ -23,10 +23,13 @@ export {
   type DatasetInfo,
   type DatasetName,
   DATASETS,
+  downloadOneFile,
   type DownloadOptions,
   downloadShards,
   type DownloadSummary,
+  type FileCheck,
   isCompleteParquet,
+  type OneFileOptions,
   resolveBaseUrl,
   shardIndices,
 } from "./download.ts";

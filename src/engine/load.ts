@@ -31,6 +31,8 @@ export interface LoadChatModelOptions {
   threads?: number;
   /** Tokenizer folder (default: <base>/tokenizer). */
   tokenizerDir?: string;
+  /** Rows of the model's batched (non-cache) calls, e.g. batched scoring; default 1. */
+  maxBatch?: number;
 }
 
 export interface LoadedChatModel {
@@ -83,7 +85,7 @@ export async function loadChatModel(opts: LoadChatModelOptions): Promise<LoadedC
   const ctx = ComputeContext.create({ threads: opts.threads ?? 0 });
   let model: GPT | null = null;
   try {
-    model = GPT.create(ctx, config, { maxBatch: 1 });
+    model = GPT.create(ctx, config, { maxBatch: opts.maxBatch ?? 1 });
     restoreModel(model, ckpt);
   } catch (err) {
     model?.free();

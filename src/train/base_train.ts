@@ -17,6 +17,8 @@ import {
 } from "../checkpoint/checkpoint.ts";
 import { type LoaderState, type Packing, PretrainLoader } from "./dataloader.ts";
 import { evaluateBpb } from "../eval/bpb.ts";
+import { evaluateCore, gptScorer } from "../eval/core.ts";
+import { resolveBundle } from "../eval/core_bundle.ts";
 import { expectedShapes, modelTensors, optimTensors, restoreModel } from "../checkpoint/model_io.ts";
 import { cpuPeakFlops } from "./peak_flops.ts";
 import { greedyContinuation, SAMPLE_PROMPTS } from "./samples.ts";
@@ -45,6 +47,12 @@ export interface BaseTrainOptions {
   evalEvery: number;
   evalTokens: number;
   sampleEvery: number;
+  /** CORE every n steps and at the end (-1: off). */
+  coreMetricEvery: number;
+  /** CORE examples per task during training (-1: all). */
+  coreMetricMaxPerTask: number;
+  /** CORE bundle folder (default <base>/eval_bundle). */
+  evalBundle?: string;
   saveEvery: number;
   keepLast: number;
   modelTag: string;
@@ -96,6 +104,10 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
       `${numIterations} iterations (from ${source}) of ${o.totalBatchSize.toLocaleString("en-US")} tokens ` +
       `(B=${B}, T=${T}, grad accum ${gradAccum}); checkpoints in ${ckptDir}`,
   );
+
+  // the CORE bundle is opened up front, so a missing one fails before any training
+  const bundle = o.coreMetricEvery > 0 ? await resolveBundle(o.baseDir, o.evalBundle) : undefined;
+  let coreMetric: number | undefined;
 
   // ---- native model, initialized or resumed
   const ctx = ComputeContext.create({ threads: o.threads, seed: o.seed });
@@ -205,6 +217,13 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
         metrics.record(step, { "bpb/val": valBpb });
         console.log(`step ${pad(step)} | validation bpb: ${valBpb.toFixed(6)}`);
       }
+      if (bundle && !resumedHere && (last || (step > 0 && step % o.coreMetricEvery === 0))) {
+        const core = await evaluateCore(gptScorer(model), o.tokenizer, bundle, {
+          maxPerTask: o.coreMetricMaxPerTask,
+        });
+        coreMetric = core.core;
+        console.log(`step ${pad(step)} | CORE metric: ${core.core.toFixed(4)}`);
+      }
       if (o.sampleEvery > 0 && !resumedHere && (last || (step > 0 && step % o.sampleEvery === 0))) {
         for (const prompt of SAMPLE_PROMPTS) {
           console.log(`  ${prompt}${await greedyContinuation(model, o.tokenizer, prompt)}`);
@@ -286,6 +305,7 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
         "Tokens : Params ratio": (numIterations * o.totalBatchSize) / params.total,
         "Minimum validation bpb": Number.isFinite(loop.minValBpb) ? loop.minValBpb : null,
         "Final validation bpb": Number.isNaN(valBpb) ? null : valBpb,
+        "CORE metric estimate": coreMetric,
         "Total training time": formatDuration(loop.totalTrainingTime),
       },
     ]);
