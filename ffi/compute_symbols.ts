@@ -52,6 +52,16 @@ export const computeSymbols = {
     result: status,
     nonblocking: true,
   },
+  nc_model_forward_scores: {
+    parameters: ["pointer", "buffer", "buffer", "i32", "i32", "buffer", "buffer"],
+    result: status,
+    nonblocking: true,
+  },
+  nc_model_forward_logits_at: {
+    parameters: ["pointer", "buffer", "i32", "i32", "buffer", "buffer"],
+    result: status,
+    nonblocking: true,
+  },
   nc_model_grad_norm: { parameters: ["pointer", "buffer"], result: status },
 
   // optimizer

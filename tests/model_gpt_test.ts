@@ -369,3 +369,55 @@ Deno.test("profile: counted with a profiling context, cleared by resetProfile", 
     ctx.destroy();
   }
 });
+
+Deno.test("forwardScores and forwardLogitsAt agree with forwardLogits", () =>
+  withModel(async (m) => {
+    m.initWeights(8);
+    // random values everywhere (nanochat's zero lm_head would make every logit equal)
+    let s = 12345;
+    for (const p of m.params()) {
+      const w = new Float32Array(p.numel);
+      for (let i = 0; i < w.length; i++) {
+        s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+        w[i] = (s / 2 ** 32 - 0.5) * 0.6;
+      }
+      m.writeParam(p.index, w);
+    }
+    const B = 2, T = 16, V = tiny.vocabSize;
+    const { inputs, targets } = batch(B, T, V, 31);
+    targets[3] = -1;
+    targets[20] = -1;
+    const logits = await m.forwardLogits(inputs, B, T);
+    const { losses, argmax } = await m.forwardScores(inputs, targets, B, T);
+    assertEquals([losses.length, argmax.length], [B * T, B * T]);
+    for (let i = 0; i < B * T; i++) {
+      const row = logits.subarray(i * V, (i + 1) * V);
+      let best = 0;
+      for (let v = 1; v < V; v++) if (row[v] > row[best]) best = v;
+      assertEquals(argmax[i], best, `argmax at ${i}`);
+      if (targets[i] < 0) {
+        assertEquals(losses[i], 0);
+        continue;
+      }
+      const mx = Math.max(...row);
+      const lse = mx + Math.log(row.reduce((a, z) => a + Math.exp(z - mx), 0));
+      const ce = lse - row[targets[i]];
+      assert(Math.abs(losses[i] - ce) < 1e-4 * Math.max(1, ce), `loss at ${i}: ${losses[i]} vs ${ce}`);
+    }
+    const positions = Int32Array.of(9, 2);
+    const at = await m.forwardLogitsAt(inputs, B, T, positions);
+    assertEquals(at.length, B * V);
+    for (let b = 0; b < B; b++) {
+      for (let v = 0; v < V; v++) {
+        const want = logits[(b * T + positions[b]) * V + v];
+        assert(Math.abs(at[b * V + v] - want) < 1e-5, `row ${b} token ${v}: ${at[b * V + v]} vs ${want}`);
+      }
+    }
+    await assertRejects(
+      () => m.forwardLogitsAt(inputs, B, T, Int32Array.of(3, 16)),
+      UserError,
+      "positions[1]",
+    );
+    await assertRejects(() => m.forwardLogitsAt(inputs, B, T, Int32Array.of(3)), UserError, "positions");
+    await assertRejects(() => m.forwardScores(inputs, targets.subarray(1), B, T), UserError, "targets");
+  }));

@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <vector>
 
 #include "errors.h"
 #include "gemm.h"
@@ -183,6 +184,22 @@ static void head(NcModel* m, Workspace& ws, const int32_t* targets, int64_t N, f
   }
 }
 
+// Scores without gradients over ws.xf, chunk by chunk: per-row losses [N] and, when argmax is not
+// null, the argmax of each row's softcapped logits [N]. The chunk is softcapped once, so the argmax sees
+// exactly the values whose cross-entropy is taken (softcap_ce with cap 0 then only does the CE).
+static void head_scores(NcModel* m, Workspace& ws, const int32_t* targets, int64_t N, float* losses, int32_t* argmax) {
+  const int64_t C = m->C, V = m->V;
+  NcProfile* prof = tl_profile;
+  for (int64_t r0 = 0; r0 < N; r0 += ws.chunk_rows) {
+    const int64_t rows = std::min(ws.chunk_rows, N - r0);
+    gemm(false, true, rows, V, C, 1.0f, ws.xf + r0 * C, C, m->wp(m->idx_lm_head()), C, 0.0f, ws.logits, V);
+    PhaseTimer timer(prof, &NcProfile::head_seconds);
+    softcap_apply(ws.logits, rows * V, m->cfg.softcap);
+    softcap_ce(ws.logits, targets + r0, rows, V, 0.0f, losses + r0, 0.0f, false);
+    if (argmax) row_argmax(ws.logits, rows, V, argmax + r0);
+  }
+}
+
 }  // namespace nc
 
 using namespace nc;
@@ -333,6 +350,67 @@ NC_API int32_t nc_model_forward_logits(NcModel* m, const int32_t* inputs, int32_
     NC_TRY(forward_body(m, ws, inputs, B, T, 0, nullptr));
     gemm(false, true, N, m->V, m->C, 1.0f, ws.xf, m->C, m->wp(m->idx_lm_head()), m->C, 0.0f, out_logits, m->V);
     softcap_apply(out_logits, N * m->V, m->cfg.softcap);
+    return NC_OK;
+  });
+}
+
+NC_API int32_t nc_model_forward_scores(NcModel* m, const int32_t* inputs, const int32_t* targets, int32_t B, int32_t T,
+                                       float* out_losses, int32_t* out_argmax) {
+  NC_CHECK_NOT_NULL(nullptr, m);
+  return nc_guard(m->ctx, [&]() -> int32_t {
+    NC_CHECK_NOT_NULL(m->ctx, inputs);
+    NC_CHECK_NOT_NULL(m->ctx, targets);
+    NC_CHECK_NOT_NULL(m->ctx, out_losses);
+    NC_TRY(check_batch(m, B, T));
+    const int64_t N = (int64_t)B * T;
+    int64_t n_valid = 0;
+    NC_TRY(check_tokens(m, inputs, N, "inputs"));
+    NC_TRY(check_targets(m, targets, N, &n_valid));
+    ThreadScope threads(m->ctx);
+    ProfileScope profile(m);
+    Workspace& ws = m->eval_ws;
+    NC_TRY(workspace_ensure(m, ws, N, false));
+    NC_TRY(forward_body(m, ws, inputs, B, T, 0, nullptr));
+    head_scores(m, ws, targets, N, out_losses, out_argmax);
+    return NC_OK;
+  });
+}
+
+NC_API int32_t nc_model_forward_logits_at(NcModel* m, const int32_t* inputs, int32_t B, int32_t T,
+                                          const int32_t* positions, float* out_logits) {
+  NC_CHECK_NOT_NULL(nullptr, m);
+  return nc_guard(m->ctx, [&]() -> int32_t {
+    NC_CHECK_NOT_NULL(m->ctx, inputs);
+    NC_CHECK_NOT_NULL(m->ctx, positions);
+    NC_CHECK_NOT_NULL(m->ctx, out_logits);
+    NC_TRY(check_batch(m, B, T));
+    NC_TRY(check_tokens(m, inputs, (int64_t)B * T, "inputs"));
+    int32_t last = 0;
+    for (int32_t b = 0; b < B; b++) {
+      NC_REQUIRE(m->ctx, positions[b] >= 0 && positions[b] < T, NC_ERR_OUT_OF_RANGE,
+                 "positions[%d] = %d must be in [0, T = %d)", b, positions[b], T);
+      last = std::max(last, positions[b]);
+    }
+    // Causal attention: positions after the last requested one change nothing, so they are not computed.
+    const int64_t Tp = (int64_t)last + 1, C = m->C, V = m->V;
+    std::vector<int32_t> packed;
+    const int32_t* tokens = inputs;
+    if (Tp < T) {
+      packed.resize((size_t)(B * Tp));
+      for (int64_t b = 0; b < B; b++)
+        std::memcpy(packed.data() + b * Tp, inputs + b * T, sizeof(int32_t) * (size_t)Tp);
+      tokens = packed.data();
+    }
+    ThreadScope threads(m->ctx);
+    ProfileScope profile(m);
+    Workspace& ws = m->eval_ws;
+    NC_TRY(workspace_ensure(m, ws, B * Tp, false, false));
+    NC_TRY(forward_body(m, ws, tokens, B, Tp, 0, nullptr));
+    float* rows = ws.act4;  // [B, C] gathered rows (act4 holds N*4C >= B*C floats)
+    for (int64_t b = 0; b < B; b++)
+      std::memcpy(rows + b * C, ws.xf + (b * Tp + positions[b]) * C, sizeof(float) * (size_t)C);
+    gemm(false, true, (int64_t)B, V, C, 1.0f, rows, C, m->wp(m->idx_lm_head()), C, 0.0f, out_logits, V);
+    softcap_apply(out_logits, (int64_t)B * V, m->cfg.softcap);
     return NC_OK;
   });
 }

@@ -79,6 +79,9 @@ template <typename T>
 void softcap_ce(T* logits, const int32_t* targets, int64_t rows, int64_t V, T softcap, T* losses, T dscale, bool grad);
 template <typename T>
 void softcap_apply(T* logits, int64_t n, T softcap);
+// argmax[r] = index of the largest logit of row r (the lowest index on ties).
+template <typename T>
+void row_argmax(const T* logits, int64_t rows, int64_t V, int32_t* argmax);
 
 // adamw.cpp --------------------------------------------------------------------------------------
 struct AdamHyper {

@@ -96,9 +96,23 @@ void softcap_apply(T* logits, int64_t n, T softcap) {
   for (int64_t i = 0; i < n; i += chunk) softcap_apply_chunk(logits + i, std::min(chunk, n - i), softcap);
 }
 
+template <typename T>
+void row_argmax(const T* logits, int64_t rows, int64_t V, int32_t* argmax) {
+#pragma omp parallel for schedule(static) if (rows * V >= kMinParallelWork)
+  for (int64_t r = 0; r < rows; r++) {
+    const T* z = logits + r * V;
+    int64_t best = 0;
+    for (int64_t j = 1; j < V; j++)
+      if (z[j] > z[best]) best = j;
+    argmax[r] = (int32_t)best;
+  }
+}
+
 template void softcap_ce<float>(float*, const int32_t*, int64_t, int64_t, float, float*, float, bool);
 template void softcap_ce<double>(double*, const int32_t*, int64_t, int64_t, double, double*, double, bool);
 template void softcap_apply<float>(float*, int64_t, float);
 template void softcap_apply<double>(double*, int64_t, double);
+template void row_argmax<float>(const float*, int64_t, int64_t, int32_t*);
+template void row_argmax<double>(const double*, int64_t, int64_t, int32_t*);
 
 }  // namespace nc

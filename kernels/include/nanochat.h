@@ -223,6 +223,17 @@ NC_API int32_t nc_model_forward_losses(NcModel* model, const int32_t* inputs, co
 /* No gradients. out_logits [B*T*vocab], after the softcap. */
 NC_API int32_t nc_model_forward_logits(NcModel* model, const int32_t* inputs, int32_t B, int32_t T, float* out_logits);
 
+/* No gradients. out_losses [B*T]: cross-entropy of each target (0 where the target is -1);
+ * out_argmax [B*T] (may be NULL): argmax token id of the softcapped logits at each position (the lowest id
+ * on ties). The logits are computed chunk by chunk and never materialized for the whole batch. */
+NC_API int32_t nc_model_forward_scores(NcModel* model, const int32_t* inputs, const int32_t* targets, int32_t B,
+                                       int32_t T, float* out_losses, int32_t* out_argmax);
+
+/* No gradients. out_logits [B*vocab]: softcapped logits of row b at position positions[b] (0 <= p < T).
+ * Only the positions up to the largest requested one are computed (attention is causal). */
+NC_API int32_t nc_model_forward_logits_at(NcModel* model, const int32_t* inputs, int32_t B, int32_t T,
+                                          const int32_t* positions, float* out_logits);
+
 /* L2 norm of all accumulated gradients (for clipping: pass min(1, clip/(norm+1e-6)) as grad_scale). */
 NC_API int32_t nc_model_grad_norm(NcModel* model, double* out_norm);
 

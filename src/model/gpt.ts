@@ -352,6 +352,46 @@ export class GPT {
     return dst;
   }
 
+  /**
+   * Per-token cross-entropy [B*T] (0 where the target is -1) and the argmax token id [B*T] of the
+   * softcapped logits at every position, without gradients; the [B*T*vocab] logits never cross over.
+   */
+  async forwardScores(
+    inputs: Int32Array<ArrayBuffer>,
+    targets: Int32Array<ArrayBuffer>,
+    B: number,
+    T: number,
+  ): Promise<{ losses: Float32Array<ArrayBuffer>; argmax: Int32Array<ArrayBuffer> }> {
+    this.#checkBatch(inputs, targets, B, T);
+    const losses = new Float32Array(B * T);
+    const argmax = new Int32Array(B * T);
+    await this.#run(
+      "forward (scores)",
+      () => compute().nc_model_forward_scores(this.handle, inputs, targets, B, T, losses, argmax),
+    );
+    return { losses, argmax };
+  }
+
+  /** Softcapped logits [B*vocab] of row b at position positions[b] (0 <= p < T), without gradients. */
+  async forwardLogitsAt(
+    inputs: Int32Array<ArrayBuffer>,
+    B: number,
+    T: number,
+    positions: Int32Array<ArrayBuffer>,
+  ): Promise<Float32Array<ArrayBuffer>> {
+    this.#checkBatch(inputs, null, B, T);
+    if (!(positions instanceof Int32Array)) throw new UserError("positions must be an Int32Array");
+    this.#lengthIs(positions, B, "positions (B)");
+    const bad = positions.findIndex((p) => p < 0 || p >= T);
+    if (bad >= 0) throw new UserError(`positions[${bad}] = ${positions[bad]} must be in [0, T=${T})`);
+    const out = new Float32Array(B * this.config.vocabSize);
+    await this.#run(
+      "forward (logits at positions)",
+      () => compute().nc_model_forward_logits_at(this.handle, inputs, B, T, positions, out),
+    );
+    return out;
+  }
+
   /** L2 norm of all accumulated gradients (for clipping: gradScale = min(1, clip / (norm + 1e-6))). */
   gradNorm(): number {
     this.#idle("gradNorm");
