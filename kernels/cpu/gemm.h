@@ -12,9 +12,19 @@
 
 namespace nc {
 
+// A single row (M = 1: batch-1 decode, single-query attention) is a matrix-vector product: OpenBLAS
+// 0.3.21's GEMM would first pack all of B (the 65536 x C lm_head at every decoded token), GEMV streams it.
 inline void gemm_untimed(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                          const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M <= 0 || N <= 0) return;
+  if (M == 1 && K > 0) {
+    // C[0, :] = alpha * op(B)^T-side product with the vector A[0, :] (stride lda when A is transposed)
+    if (tb)
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)N, (int)K, alpha, B, (int)ldb, A, ta ? (int)lda : 1, beta, C, 1);
+    else
+      cblas_sgemv(CblasRowMajor, CblasTrans, (int)K, (int)N, alpha, B, (int)ldb, A, ta ? (int)lda : 1, beta, C, 1);
+    return;
+  }
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K,
               alpha, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
 }

@@ -1,5 +1,5 @@
-// test_util.h — helpers shared by the tests: RAII handles for the C ABI, random data, and a central
-// finite-difference gradient checker for double-precision functions.
+// test_util.h — helpers shared by the tests: RAII handles for the C ABI (on the backend's first device),
+// random data, and a central finite-difference gradient checker for double-precision functions.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -20,11 +20,20 @@
     ASSERT_EQ(st_, NC_OK) << #expr << " -> " << nc_status_string(st_) << ": " << nc_last_error(nullptr); \
   } while (0)
 
+// The backend's first device (the tests run against whichever backend library they are linked with).
+inline NcDeviceInfo first_device() {
+  NcDeviceInfo info;
+  std::memset(&info, 0, sizeof info);
+  EXPECT_EQ(nc_device_info(0, &info), NC_OK) << nc_last_error(nullptr);
+  return info;
+}
+
 struct Ctx {
   NcContext* ctx = nullptr;
   explicit Ctx(int threads = 0, uint32_t flags = 0) {
     NcContextConfig cc;
     std::memset(&cc, 0, sizeof cc);
+    cc.device = first_device().device;
     cc.num_threads = threads;
     cc.flags = flags;
     EXPECT_EQ(nc_context_create(&cc, &ctx), NC_OK) << nc_last_error(nullptr);
@@ -39,6 +48,17 @@ struct Model {
   }
   ~Model() { nc_model_destroy(m); }
 };
+
+// nc_model_forward_backward, then its loss from the loss statistics (NcLossStats.last_loss).
+inline int32_t fwd_bwd(NcModel* m, const int32_t* inputs, const int32_t* targets, int B, int T, float loss_scale,
+                       float* loss) {
+  const int32_t st = nc_model_forward_backward(m, inputs, targets, B, T, loss_scale);
+  if (st != NC_OK) return st;
+  NcLossStats stats;
+  const int32_t st2 = nc_model_loss_stats(m, &stats);
+  *loss = (float)stats.last_loss;
+  return st2;
+}
 
 inline std::vector<double> randn(size_t n, uint64_t seed, double scale = 1.0) {
   std::mt19937_64 rng(seed);

@@ -30,7 +30,7 @@ TEST(Train, TinyModelOverfitsOneBatch) {
   for (; step < 400; step++) {
     st.muon_momentum = 0.85 + 0.10 * std::min(1.0, step / 300.0);  // nanochat's momentum warmup
     NC_ASSERT_OK(nc_model_zero_grad(m.m));
-    NC_ASSERT_OK(nc_model_forward_backward(m.m, in.data(), tg.data(), B, T, 1.0f, &loss));
+    NC_ASSERT_OK(fwd_bwd(m.m, in.data(), tg.data(), B, T, 1.0f, &loss));
     if (step == 0) first = loss;
     if (loss < 0.01f) break;
     NC_ASSERT_OK(nc_model_optim_step(m.m, &st));
