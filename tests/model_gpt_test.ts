@@ -4,7 +4,7 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { UserError } from "../src/common/errors.ts";
 import { countParams, type GPTConfig } from "../src/model/config.ts";
-import { ComputeContext, GPT, libraryParamCounts, type OptimStepOptions } from "../src/model/gpt.ts";
+import { ComputeContext, GPT, libraryParamCounts, type OptimStepOptions } from "../src/model/mod.ts";
 
 const tiny: GPTConfig = { nEmbd: 32, nHead: 4, nKvHead: 2, nLayer: 2, sequenceLen: 16, vocabSize: 64 };
 

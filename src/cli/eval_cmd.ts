@@ -4,14 +4,15 @@ import { layout } from "../common/base_dir.ts";
 import { UserError } from "../common/errors.ts";
 import { resolveDataDir } from "../data/sources.ts";
 import type { GPTConfig } from "../model/config.ts";
-import { ComputeContext, GPT } from "../model/gpt.ts";
+import { ComputeContext } from "../model/context.ts";
+import { GPT } from "../model/gpt.ts";
 import { logReportSection } from "../report/section.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { checkpointDir, findModelTag, loadCheckpoint } from "../checkpoint/checkpoint.ts";
 import { PretrainLoader } from "../train/dataloader.ts";
 import { evaluateBpb } from "../eval/bpb.ts";
 import { restoreModel } from "../checkpoint/model_io.ts";
-import { globalOptions, parseIntOption, parseNumberOption } from "./context.ts";
+import { deviceOption, globalOptions, parseIntOption, parseNumberOption } from "./context.ts";
 
 export function registerEvalCommands(program: Command): void {
   const evaluate = program.command("eval").description("evaluate checkpoints");
@@ -27,6 +28,7 @@ export function registerEvalCommands(program: Command): void {
       parseNumberOption("--split-tokens"),
       20 * 524288,
     )
+    .addOption(deviceOption())
     .option("--threads <n>", "CPU threads (0: all cores)", parseIntOption("--threads"), 0)
     .option("--data-dir <dir>", "read shards from this folder instead of <base>/base_data")
     .option("--tokenizer-dir <dir>", "use this tokenizer instead of <base>/tokenizer")
@@ -50,7 +52,7 @@ export function registerEvalCommands(program: Command): void {
       if (steps < 1) {
         throw new UserError(`--split-tokens ${opts.splitTokens} is less than one batch (${B * T} tokens)`);
       }
-      const ctx = ComputeContext.create({ threads: opts.threads });
+      const ctx = ComputeContext.create({ device: opts.device, threads: opts.threads });
       const model = GPT.create(ctx, config, { maxBatch: B });
       try {
         restoreModel(model, ckpt);

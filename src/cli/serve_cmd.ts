@@ -5,7 +5,7 @@ import { loadChatModel } from "../engine/load.ts";
 import { createApp } from "../server/app.ts";
 import { WorkerPool } from "../server/pool.ts";
 import { UI_HTML } from "../ui/page.ts";
-import { globalOptions, parseIntOption, parseNumberOption } from "./context.ts";
+import { deviceOption, globalOptions, parseIntOption, parseNumberOption } from "./context.ts";
 
 const SOURCES = ["base", "mid", "sft", "rl"];
 
@@ -30,6 +30,7 @@ export function registerServeCommand(program: Command): void {
     .option("-t, --temperature <t>", "default sampling temperature", parseNumberOption("--temperature"), 0.8)
     .option("-k, --top-k <k>", "default top-k (0 = off)", parseIntOption("--top-k"), 50)
     .option("--max-tokens <n>", "default most tokens per reply", parseIntOption("--max-tokens"), 512)
+    .addOption(deviceOption())
     .option(
       "--threads <n>",
       "CPU threads per worker (default: the engine's choice)",
@@ -55,6 +56,7 @@ export function registerServeCommand(program: Command): void {
               source: opts.source,
               modelTag: opts.modelTag,
               step: opts.step,
+              device: opts.device,
               threads: opts.threads,
             }),
           );

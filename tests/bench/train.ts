@@ -6,7 +6,7 @@
 //     not importable; BENCH_TORCH_PATH adds a folder to PYTHONPATH).
 import { fileURLToPath } from "node:url";
 import { configFromDepth, flopsPerToken } from "../../src/model/config.ts";
-import { ComputeContext, GPT } from "../../src/model/gpt.ts";
+import { ComputeContext, GPT } from "../../src/model/mod.ts";
 
 const T = 512;
 const VOCAB = 65536;
