@@ -136,7 +136,9 @@ export function computeLibrary(request: DeviceRequest = "cpu", opts: LocateOptio
   } catch (err) {
     if (request === "auto") return computeLibrary("cpu", opts);
     throw new UserError(
-      `--device cuda: the CUDA backend is not available (${(err as Error).message.split("\n")[0]}). ` +
+      `--device cuda: the CUDA backend is not available (${
+        (err as Error).message.split("\n")[0].replace(/\.$/, "")
+      }). ` +
         `Build it on a machine with the CUDA toolkit (\`${BUILD_HINT}\`), or use --device cpu`,
     );
   }
