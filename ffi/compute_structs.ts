@@ -263,6 +263,35 @@ export function packSampling(s: NcSampling): Uint8Array<ArrayBuffer> {
 /** Size of NcCommId in bytes. */
 export const COMM_ID_SIZE = 128;
 
+/** How ranks find each other (NcCommOptions, 528 bytes). */
+export interface NcCommOptions {
+  /** How the other ranks reach rank 0 (MASTER_ADDR); "" = the backend's default. */
+  advertiseHost?: string;
+  /** The address this rank listens on; "" = the backend's choice. */
+  transportHost?: string;
+  /** Bound on joining and on a collective waiting for a peer, ms; 0 = 5 minutes. */
+  timeoutMs?: number;
+}
+
+/** Packs NcCommOptions (hosts of at most 255 UTF-8 bytes). */
+export function packCommOptions(o: NcCommOptions): Uint8Array<ArrayBuffer> {
+  const buf = new Uint8Array(528);
+  const enc = new TextEncoder();
+  for (
+    const [off, host, what] of [[0, o.advertiseHost, "advertiseHost"], [
+      256,
+      o.transportHost,
+      "transportHost",
+    ]] as const
+  ) {
+    const bytes = enc.encode(host ?? "");
+    if (bytes.length > 255) throw new RangeError(`${what} is longer than 255 bytes`);
+    buf.set(bytes, off);
+  }
+  new DataView(buf.buffer).setBigInt64(512, BigInt(o.timeoutMs ?? 0), true);
+  return buf;
+}
+
 /** Per-phase timings (NcProfile, 128 bytes), accumulated while the context profiles. */
 export interface NcProfile {
   calls: number;

@@ -83,8 +83,8 @@ export const computeSymbols = {
   nc_model_optim_set_step: { parameters: ["pointer", "i64"], result: status },
 
   // communicator
-  nc_comm_id_create: { parameters: ["buffer"], result: status },
-  nc_comm_create: { parameters: ["pointer", "buffer", "i32", "i32", "buffer"], result: status },
+  nc_comm_id_create: { parameters: ["buffer", "buffer"], result: status },
+  nc_comm_create: { parameters: ["pointer", "buffer", "i32", "i32", "buffer", "buffer"], result: status },
   nc_comm_destroy: { parameters: ["pointer"], result: status },
   nc_comm_get_rank: { parameters: ["pointer", "buffer", "buffer"], result: status },
   nc_comm_allreduce_sum: { parameters: ["pointer", "buffer", "i64"], result: status, nonblocking: true },
@@ -124,9 +124,9 @@ export const computeSymbols = {
     parameters: ["pointer", "pointer", "buffer", "buffer"],
     result: status,
   },
-  nc_model_decode_sample_sync: {
-    name: "nc_model_decode_sample",
-    parameters: ["pointer", "pointer", "buffer", "buffer", "buffer", "buffer", "buffer"],
+  nc_model_prefill_sample_sync: {
+    name: "nc_model_prefill_sample",
+    parameters: ["pointer", "pointer", "buffer", "i32", "i32", "buffer", "buffer", "buffer", "buffer"],
     result: status,
   },
 

@@ -2,6 +2,7 @@
 #include "checks.h"
 
 #include <cmath>
+#include <cstring>
 
 #include "errors.h"
 
@@ -118,6 +119,18 @@ int32_t validate_sampling(const NcContext* ctx, const NcSampling* s, const uint6
   for (int64_t r : s->reserved) NC_REQUIRE(ctx, r == 0, NC_ERR_INVALID_ARGUMENT, "NcSampling.reserved must be zero");
   NC_REQUIRE(ctx, seeds != nullptr || s->temperature == 0.0f, NC_ERR_INVALID_ARGUMENT,
              "seeds must not be NULL when temperature > 0");
+  return NC_OK;
+}
+
+int32_t validate_comm_options(const NcContext* ctx, const NcCommOptions* o) {
+  if (!o) return NC_OK;
+  NC_REQUIRE(ctx, std::memchr(o->advertise_host, 0, sizeof o->advertise_host) != nullptr, NC_ERR_INVALID_ARGUMENT,
+             "NcCommOptions.advertise_host is not NUL-terminated within its 256 bytes");
+  NC_REQUIRE(ctx, std::memchr(o->transport_host, 0, sizeof o->transport_host) != nullptr, NC_ERR_INVALID_ARGUMENT,
+             "NcCommOptions.transport_host is not NUL-terminated within its 256 bytes");
+  NC_REQUIRE(ctx, o->timeout_ms >= 0, NC_ERR_INVALID_ARGUMENT, "timeout_ms must be >= 0 (0 = 5 minutes), got %lld",
+             (long long)o->timeout_ms);
+  NC_REQUIRE(ctx, o->reserved == 0, NC_ERR_INVALID_ARGUMENT, "NcCommOptions.reserved must be zero");
   return NC_OK;
 }
 

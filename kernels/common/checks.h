@@ -36,6 +36,8 @@ int32_t validate_context_config(const NcContextConfig* cfg, int32_t device, int3
                                 const char* backend);
 int32_t validate_optim_step(const NcContext* ctx, const NcOptimStep* step);
 int32_t validate_sampling(const NcContext* ctx, const NcSampling* s, const uint64_t* seeds);
+// NULL or: both hosts NUL-terminated, timeout_ms >= 0, reserved zero.
+int32_t validate_comm_options(const NcContext* ctx, const NcCommOptions* o);
 // A prefill of T tokens per row into a cache of `batch` rows at `pos` of `max_len`.
 int32_t check_cache_append(const NcContext* ctx, int32_t batch, int32_t max_len, int32_t pos, int32_t B, int32_t T);
 

@@ -2,10 +2,12 @@
 // bytes; a communicator is created from an id, a rank and a world size on a context and attached to
 // models, whose gradient norm and optimizer step then reduce over it. This build has no collective
 // transport, so it supports world_size 1: the collectives below are then exact (a sum over one rank is
-// the value itself) and every rank holds all optimizer state.
+// the value itself), every rank holds all optimizer state, and the options' hosts and timeout (checked)
+// have no peer to apply to.
 #include <cstring>
 #include <random>
 
+#include "checks.h"
 #include "errors.h"
 #include "internal.h"
 
@@ -17,8 +19,9 @@ constexpr char kTag[16] = "nanochat-cpu/1";  // bytes 0..15 of an id made here
 
 extern "C" {
 
-NC_API int32_t nc_comm_id_create(NcCommId* out_id) {
+NC_API int32_t nc_comm_id_create(const NcCommOptions* options, NcCommId* out_id) {
   NC_CHECK_NOT_NULL(nullptr, out_id);
+  NC_TRY(nc::validate_comm_options(nullptr, options));
   return nc_guard(nullptr, [&]() -> int32_t {
     std::memset(out_id, 0, sizeof *out_id);
     std::memcpy(out_id->bytes, kTag, sizeof kTag);
@@ -32,12 +35,13 @@ NC_API int32_t nc_comm_id_create(NcCommId* out_id) {
 }
 
 NC_API int32_t nc_comm_create(NcContext* ctx, const NcCommId* id, int32_t rank, int32_t world_size,
-                              NcComm** out_comm) {
+                              const NcCommOptions* options, NcComm** out_comm) {
   NC_CHECK_NOT_NULL(nullptr, ctx);
   return nc_guard(ctx, [&]() -> int32_t {
     NC_CHECK_NOT_NULL(ctx, id);
     NC_CHECK_NOT_NULL(ctx, out_comm);
     *out_comm = nullptr;
+    NC_TRY(nc::validate_comm_options(ctx, options));
     NC_REQUIRE(ctx, std::memcmp(id->bytes, kTag, sizeof kTag) == 0, NC_ERR_INVALID_ARGUMENT,
                "the communicator id was not made by nc_comm_id_create of the cpu backend (pass rank 0's id "
                "to every rank unchanged)");

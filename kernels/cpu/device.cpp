@@ -20,6 +20,7 @@ static_assert(sizeof(NcOptimStep) == 128, "NcOptimStep layout");
 static_assert(sizeof(NcLossStats) == 48, "NcLossStats layout");
 static_assert(sizeof(NcSampling) == 32, "NcSampling layout");
 static_assert(sizeof(NcCommId) == 128, "NcCommId layout");
+static_assert(sizeof(NcCommOptions) == 528, "NcCommOptions layout");
 static_assert(sizeof(NcProfile) == 128, "NcProfile layout");
 
 namespace {

@@ -186,6 +186,16 @@ typedef struct NcCommId { /* 128 bytes (the size of NCCL's ncclUniqueId); opaque
   uint8_t bytes[128];
 } NcCommId;
 
+typedef struct NcCommOptions { /* 528 bytes; how ranks find each other (NULL = every default) */
+  char advertise_host[256];    /*   0: nc_comm_id_create: how the other ranks reach rank 0 (MASTER_ADDR);
+                                       "" = the backend's default (NCCL finds its own) */
+  char transport_host[256];    /* 256: nc_comm_create: the address this rank listens on; "" = the backend's
+                                       choice (e.g. GLOO_SOCKET_IFNAME, or the interface reaching rank 0) */
+  int64_t timeout_ms;          /* 512: bound on every rank joining (the id's validity) and on a collective
+                                       waiting for a peer; 0 = 5 minutes */
+  int64_t reserved;            /* 520: must be 0 */
+} NcCommOptions;
+
 typedef struct NcProfile {  /* 128 bytes; accumulated while NC_CONTEXT_PROFILE is set */
   double calls;             /*   0: profiled API calls */
   double total_seconds;     /*   8: wall time inside them */
@@ -357,12 +367,13 @@ NC_API int32_t nc_model_optim_set_step(NcModel* model, int64_t step);
 /* Communicator (data-parallel training over processes, one per device)                          */
 
 /* Rank 0 makes an id and hands its 128 bytes to the other ranks (the launcher's rendezvous); every
- * rank then creates its communicator from the same id. The cpu backend of this build supports
- * world_size 1 only (a single process): world_size > 1 is NC_ERR_UNSUPPORTED. */
-NC_API int32_t nc_comm_id_create(NcCommId* out_id);
-/* 0 <= rank < world_size. The communicator belongs to ctx (its device). */
+ * rank then creates its communicator from the same id, within options->timeout_ms. A peer that dies or
+ * hangs turns a pending collective into an error, never a hang. The cpu backend of this build supports
+ * world_size 1 only (a single process): world_size > 1 is NC_ERR_UNSUPPORTED. options may be NULL. */
+NC_API int32_t nc_comm_id_create(const NcCommOptions* options, NcCommId* out_id);
+/* 0 <= rank < world_size. The communicator belongs to ctx (its device). options may be NULL. */
 NC_API int32_t nc_comm_create(NcContext* ctx, const NcCommId* id, int32_t rank, int32_t world_size,
-                              NcComm** out_comm);
+                              const NcCommOptions* options, NcComm** out_comm);
 /* Fails with NC_ERR_STATE while a model is attached to it. NULL is a no-op. */
 NC_API int32_t nc_comm_destroy(NcComm* comm);
 NC_API int32_t nc_comm_get_rank(const NcComm* comm, int32_t* out_rank, int32_t* out_world_size);
@@ -408,8 +419,8 @@ NC_API int32_t nc_model_decode(NcModel* model, NcKVCache* cache, const int32_t* 
  *     all V; m = max l over them; q_i = exp((l_i - m) / temperature); S = sum of q_i. With the uniform u
  *     below, walk the candidates in ascending token id summing q: the token is the first one at which
  *     the running sum exceeds u * S (the last candidate with q > 0 if rounding leaves none).
- *     q is computed in fp32 or better and summed in double, so a reimplementation in double picks the
- *     same token unless u * S lies within rounding of a boundary.
+ *     q and its sums are floating point (the cpu backend: fp32 q, double running sums), so a
+ *     reimplementation in double picks the same token unless u * S lies within rounding of a boundary.
  * RNG: with splitmix64_mix as for nc_model_init_weights, p = the cache position after the call (the
  * position the chosen token will occupy) and key = splitmix64_mix(seeds[b]),
  *   u = (splitmix64_mix(key + (p + 1) * 0x9E3779B97F4A7C15) >> 11) * 2^-53.

@@ -110,3 +110,37 @@ inline double dot(const std::vector<double>& a, const std::vector<double>& b) {
   for (size_t i = 0; i < a.size(); i++) s += a[i] * b[i];
   return s;
 }
+
+// nanochat A's optimizer values (base_train's learning rates, AdamW betas and eps, Muon momentum).
+inline NcOptimStep default_optim_step() {
+  NcOptimStep s;
+  std::memset(&s, 0, sizeof s);
+  s.lr_embedding = 0.2;
+  s.lr_unembedding = 0.004;
+  s.lr_matrix = 0.02;
+  s.muon_momentum = 0.95;
+  s.adam_beta1 = 0.8;
+  s.adam_beta2 = 0.95;
+  s.adam_eps = 1e-10;
+  s.grad_scale = 1.0;
+  return s;
+}
+
+// Every parameter's accumulated gradient in `m` against central differences (step 1e-5) of `loss`,
+// which evaluates the double reference `ref` (whose parameters the differences perturb). Tolerance
+// argued in test_model.cpp: 2e-4 of each tensor's largest gradient entry.
+inline void expect_gradients_match(NcModel* m, RefModel& ref, const std::function<double()>& loss) {
+  int32_t n = 0;
+  nc_model_num_params(m, &n);
+  for (int i = 0; i < n; i++) {
+    NcParamInfo info;
+    nc_model_param_info(m, i, &info);
+    std::vector<float> g((size_t)info.numel);
+    ASSERT_EQ(nc_model_grad_read(m, i, g.data(), info.numel), NC_OK);
+    std::vector<double> num = numeric_grad(ref.params[(size_t)i], loss, 1e-5);
+    double mx = 0;
+    for (double e : num) mx = std::max(mx, std::fabs(e));
+    EXPECT_GT(mx, 1e-6) << info.name << ": gradient should not vanish";
+    EXPECT_LT(rel_err(cast_vec<double>(g), num), 2e-4) << info.name;
+  }
+}

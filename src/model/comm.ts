@@ -3,7 +3,7 @@
 // its model (GPT.attachComm), whose gradient norm and optimizer step then reduce over the ranks. Small
 // host collectives (sums of metrics, a barrier) are offered for evaluation and logging.
 import { checkWith, handleFrom, handleSlot } from "../../ffi/compute.ts";
-import { COMM_ID_SIZE } from "../../ffi/compute_structs.ts";
+import { COMM_ID_SIZE, type NcCommOptions, packCommOptions } from "../../ffi/compute_structs.ts";
 import { UserError } from "../common/errors.ts";
 import type { ComputeContext } from "./context.ts";
 import { type Holder, live, newHolder, own, release } from "./handles.ts";
@@ -23,19 +23,24 @@ export class Communicator {
     own(this, holder);
   }
 
-  /** A fresh id (rank 0 makes it; every rank then creates its communicator from the same bytes). */
-  static newId(ctx: ComputeContext): Uint8Array<ArrayBuffer> {
+  /**
+   * A fresh id (rank 0 makes it; every rank then creates its communicator from the same bytes within
+   * opts.timeoutMs). opts.advertiseHost: how the other ranks reach rank 0 (MASTER_ADDR).
+   */
+  static newId(ctx: ComputeContext, opts: NcCommOptions = {}): Uint8Array<ArrayBuffer> {
     const id = new Uint8Array(COMM_ID_SIZE);
-    checkWith(ctx.lib.symbols, ctx.lib.symbols.nc_comm_id_create(id), "creating a communicator id", null);
+    const lib = ctx.lib.symbols;
+    checkWith(lib, lib.nc_comm_id_create(packOptions(opts), id), "creating a communicator id", null);
     return id;
   }
 
-  /** This rank's communicator from rank 0's id. */
+  /** This rank's communicator from rank 0's id (opts.transportHost: the address this rank listens on). */
   static create(
     ctx: ComputeContext,
     id: Uint8Array<ArrayBuffer>,
     rank: number,
     worldSize: number,
+    opts: NcCommOptions = {},
   ): Communicator {
     if (!(id instanceof Uint8Array) || id.length !== COMM_ID_SIZE) {
       throw new UserError(`a communicator id is ${COMM_ID_SIZE} bytes, got ${id?.length}`);
@@ -50,7 +55,7 @@ export class Communicator {
     const slot = handleSlot();
     checkWith(
       lib,
-      lib.nc_comm_create(ctx.handle, id, rank, worldSize, slot),
+      lib.nc_comm_create(ctx.handle, id, rank, worldSize, packOptions(opts), slot),
       "creating the communicator",
       ctx.handle,
     );
@@ -80,5 +85,16 @@ export class Communicator {
   destroy(): void {
     if (this.#holder.ptr === null) return;
     checkWith(this.context.lib.symbols, release(this.#holder, false), "destroying the communicator", null);
+  }
+}
+
+function packOptions(o: NcCommOptions): Uint8Array<ArrayBuffer> {
+  if (o.timeoutMs !== undefined && !(Number.isInteger(o.timeoutMs) && o.timeoutMs >= 0)) {
+    throw new UserError(`timeoutMs must be an integer >= 0, got ${o.timeoutMs}`);
+  }
+  try {
+    return packCommOptions(o);
+  } catch (err) {
+    throw new UserError(`communicator options: ${(err as Error).message}`);
   }
 }

@@ -117,23 +117,8 @@ export class KVCache {
     sampling: SamplingOptions,
     seeds: BigUint64Array<ArrayBuffer>,
   ): Promise<SampledTokens> {
-    this.#checkTokens(tokens, B, T);
-    const { settings, out } = this.#sampling(sampling, seeds);
-    await this.#gate.run(
-      "prefill",
-      (s) =>
-        s.nc_model_prefill_sample(
-          this.#model(),
-          this.handle,
-          tokens,
-          B,
-          T,
-          settings,
-          seeds,
-          out.tokens,
-          out.logprobs,
-        ),
-    );
+    const { args, out } = this.#sampleCall(tokens, B, T, sampling, seeds);
+    await this.#gate.run("prefill", (s) => s.nc_model_prefill_sample(...args));
     return out;
   }
 
@@ -143,21 +128,8 @@ export class KVCache {
     sampling: SamplingOptions,
     seeds: BigUint64Array<ArrayBuffer>,
   ): Promise<SampledTokens> {
-    this.#checkTokens(tokens, this.batch, 1);
-    const { settings, out } = this.#sampling(sampling, seeds);
-    await this.#gate.run(
-      "decode",
-      (s) =>
-        s.nc_model_decode_sample(
-          this.#model(),
-          this.handle,
-          tokens,
-          settings,
-          seeds,
-          out.tokens,
-          out.logprobs,
-        ),
-    );
+    const { args, out } = this.#sampleCall(tokens, this.batch, 1, sampling, seeds);
+    await this.#gate.run("decode", (s) => s.nc_model_prefill_sample(...args));
     return out;
   }
 
@@ -167,21 +139,8 @@ export class KVCache {
     sampling: SamplingOptions,
     seeds: BigUint64Array<ArrayBuffer>,
   ): SampledTokens {
-    this.#checkTokens(tokens, this.batch, 1);
-    const { settings, out } = this.#sampling(sampling, seeds);
-    this.#gate.sync(
-      "decode",
-      (s) =>
-        s.nc_model_decode_sample_sync(
-          this.#model(),
-          this.handle,
-          tokens,
-          settings,
-          seeds,
-          out.tokens,
-          out.logprobs,
-        ),
-    );
+    const { args, out } = this.#sampleCall(tokens, this.batch, 1, sampling, seeds);
+    this.#gate.sync("decode", (s) => s.nc_model_prefill_sample_sync(...args));
     return out;
   }
 
@@ -191,7 +150,15 @@ export class KVCache {
     this.#gate.sync("freeing the KV cache", () => release(this.#holder));
   }
 
-  #sampling(o: SamplingOptions, seeds: BigUint64Array) {
+  // The checked arguments of nc_model_prefill_sample and the buffers it fills.
+  #sampleCall(
+    tokens: Int32Array<ArrayBuffer>,
+    B: number,
+    T: number,
+    o: SamplingOptions,
+    seeds: BigUint64Array<ArrayBuffer>,
+  ) {
+    this.#checkTokens(tokens, B, T);
     if (!(Number.isFinite(o.temperature) && o.temperature >= 0)) {
       throw new UserError(`temperature must be a number >= 0, got ${o.temperature}`);
     }
@@ -205,7 +172,19 @@ export class KVCache {
       tokens: new Int32Array(this.batch),
       logprobs: o.logprobs ? new Float32Array(this.batch) : null,
     };
-    return { settings: packSampling({ temperature: o.temperature, topK: o.topK }), out };
+    const settings = packSampling({ temperature: o.temperature, topK: o.topK });
+    const args = [
+      this.#model(),
+      this.handle,
+      tokens,
+      B,
+      T,
+      settings,
+      seeds,
+      out.tokens,
+      out.logprobs,
+    ] as const;
+    return { args, out };
   }
 
   #checkTokens(tokens: Int32Array, B: number, T: number): void {

@@ -81,13 +81,25 @@ TEST(Devices, AbiVersionCheck) {
 
 TEST(Comm, WorldOfOneRankReducesToTheLocalValues) {
   Ctx c;
+  NcCommOptions opts;
+  std::memset(&opts, 0, sizeof opts);
+  std::snprintf(opts.advertise_host, sizeof opts.advertise_host, "127.0.0.1");  // one host, no network
+  opts.timeout_ms = 20000;
   NcCommId id;
-  NC_ASSERT_OK(nc_comm_id_create(&id));
+  NC_ASSERT_OK(nc_comm_id_create(&opts, &id));
   NcComm* comm = nullptr;
-  EXPECT_EQ(nc_comm_create(c.ctx, &id, 1, 1, &comm), NC_ERR_OUT_OF_RANGE);  // rank outside the world
-  EXPECT_EQ(nc_comm_create(c.ctx, &id, 0, 0, &comm), NC_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(nc_comm_create(c.ctx, nullptr, 0, 1, &comm), NC_ERR_INVALID_ARGUMENT);
-  NC_ASSERT_OK(nc_comm_create(c.ctx, &id, 0, 1, &comm));
+  EXPECT_EQ(nc_comm_create(c.ctx, &id, 1, 1, &opts, &comm), NC_ERR_OUT_OF_RANGE);  // rank outside the world
+  EXPECT_EQ(nc_comm_create(c.ctx, &id, 0, 0, &opts, &comm), NC_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(nc_comm_create(c.ctx, nullptr, 0, 1, &opts, &comm), NC_ERR_INVALID_ARGUMENT);
+  NcCommOptions bad = opts;
+  bad.timeout_ms = -1;
+  EXPECT_EQ(nc_comm_create(c.ctx, &id, 0, 1, &bad, &comm), NC_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(nc_last_error(c.ctx)).find("timeout_ms"), std::string::npos) << nc_last_error(c.ctx);
+  bad = opts;
+  std::memset(bad.transport_host, 'x', sizeof bad.transport_host);  // no terminating NUL
+  EXPECT_EQ(nc_comm_create(c.ctx, &id, 0, 1, &bad, &comm), NC_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(nc_last_error(c.ctx)).find("transport_host"), std::string::npos) << nc_last_error(c.ctx);
+  NC_ASSERT_OK(nc_comm_create(c.ctx, &id, 0, 1, &opts, &comm));
   int32_t rank = -1, world = -1;
   NC_ASSERT_OK(nc_comm_get_rank(comm, &rank, &world));
   EXPECT_EQ(rank, 0);
@@ -104,16 +116,7 @@ TEST(Comm, WorldOfOneRankReducesToTheLocalValues) {
   Model with(c.ctx, cfg), without(c.ctx, cfg);
   NC_ASSERT_OK(nc_model_attach_comm(with.m, comm));
   std::vector<int32_t> in = rand_tokens(16, cfg.vocab_size, 101), tg = rand_tokens(16, cfg.vocab_size, 102);
-  NcOptimStep st;
-  std::memset(&st, 0, sizeof st);
-  st.lr_embedding = 0.2;
-  st.lr_unembedding = 0.004;
-  st.lr_matrix = 0.02;
-  st.muon_momentum = 0.95;
-  st.adam_beta1 = 0.8;
-  st.adam_beta2 = 0.95;
-  st.adam_eps = 1e-10;
-  st.grad_scale = 1.0;
+  const NcOptimStep st = default_optim_step();
   double norms[2];
   NcModel* models[2] = {with.m, without.m};
   for (int k = 0; k < 2; k++) {

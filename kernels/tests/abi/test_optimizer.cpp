@@ -3,25 +3,6 @@
 // optimizer-state table, whose rows describe whole tensors when no communicator shards them.
 #include "test_util.h"
 
-namespace {
-
-NcOptimStep default_step() {
-  NcOptimStep s;
-  std::memset(&s, 0, sizeof s);
-  s.lr_embedding = 0.2;
-  s.lr_unembedding = 0.004;
-  s.lr_matrix = 0.02;
-  s.muon_momentum = 0.95;
-  s.adam_beta1 = 0.8;
-  s.adam_beta2 = 0.95;
-  s.adam_eps = 1e-10;
-  s.weight_decay = 0.0;
-  s.grad_scale = 1.0;
-  return s;
-}
-
-}  // namespace
-
 TEST(Optimizer, StepThroughAbiMatchesFormulas) {
   Ctx c;
   NcModelConfig cfg = tiny_config();
@@ -41,7 +22,7 @@ TEST(Optimizer, StepThroughAbiMatchesFormulas) {
     nc_model_param_read(m.m, i, p0.back().data(), infos[(size_t)i].numel);
     nc_model_grad_read(m.m, i, g0.back().data(), infos[(size_t)i].numel);
   }
-  NcOptimStep st = default_step();
+  NcOptimStep st = default_optim_step();
   st.weight_decay = 0.01;
   st.grad_scale = 0.7;
   NC_ASSERT_OK(nc_model_optim_step(m.m, &st));
@@ -82,7 +63,7 @@ TEST(Optimizer, StateTableRoundTripResumesExactly) {
   Model a(c.ctx, cfg), b(c.ctx, cfg);
   NC_ASSERT_OK(nc_model_init_weights(a.m, 5));
   std::vector<int32_t> in = rand_tokens(16, cfg.vocab_size, 31), tg = rand_tokens(16, cfg.vocab_size, 32);
-  NcOptimStep st = default_step();
+  NcOptimStep st = default_optim_step();
   float loss;
   for (int s = 0; s < 3; s++) {
     NC_ASSERT_OK(nc_model_zero_grad(a.m));

@@ -50,20 +50,7 @@ TEST(Weighted, GradientsMatchFiniteDifferencesOfReference) {
   const double want = weighted_loss_ref(ref, b, B, T, normalizer);
   EXPECT_NEAR(st.last_loss, want, 1e-5 * std::fabs(want) + 1e-7);
   EXPECT_EQ(st.tokens, 12);  // 16 positions, 2 ignored targets, 2 zero weights
-  int32_t n = 0;
-  nc_model_num_params(m.m, &n);
-  for (int i = 0; i < n; i++) {
-    NcParamInfo info;
-    nc_model_param_info(m.m, i, &info);
-    std::vector<float> g((size_t)info.numel);
-    NC_ASSERT_OK(nc_model_grad_read(m.m, i, g.data(), info.numel));
-    std::vector<double> num = numeric_grad(
-        ref.params[(size_t)i], [&]() { return weighted_loss_ref(ref, b, B, T, normalizer); }, 1e-5);
-    double mx = 0;
-    for (double e : num) mx = std::max(mx, std::fabs(e));
-    EXPECT_GT(mx, 1e-6) << info.name << ": gradient should not vanish";
-    EXPECT_LT(rel_err(cast_vec<double>(g), num), 2e-4) << info.name;
-  }
+  expect_gradients_match(m.m, ref, [&]() { return weighted_loss_ref(ref, b, B, T, normalizer); });
 }
 
 TEST(Weighted, OnesEqualThePlainLossZerosGiveNothingSignsFlip) {

@@ -21,17 +21,17 @@ TEST(CpuBackend, OneDeviceTheHost) {
 TEST(CpuBackend, CommunicatorSupportsOneRank) {
   Ctx c;
   NcCommId id;
-  NC_ASSERT_OK(nc_comm_id_create(&id));
+  NC_ASSERT_OK(nc_comm_id_create(nullptr, &id));
   NcComm* comm = nullptr;
-  EXPECT_EQ(nc_comm_create(c.ctx, &id, 0, 2, &comm), NC_ERR_UNSUPPORTED);
+  EXPECT_EQ(nc_comm_create(c.ctx, &id, 0, 2, nullptr, &comm), NC_ERR_UNSUPPORTED);
   EXPECT_EQ(comm, nullptr);
   EXPECT_NE(std::string(nc_last_error(c.ctx)).find("world_size 2"), std::string::npos) << nc_last_error(c.ctx);
   NcCommId zeros;
   std::memset(&zeros, 0, sizeof zeros);
-  EXPECT_EQ(nc_comm_create(c.ctx, &zeros, 0, 1, &comm), NC_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(nc_comm_create(c.ctx, &zeros, 0, 1, nullptr, &comm), NC_ERR_INVALID_ARGUMENT);
   EXPECT_NE(std::string(nc_last_error(c.ctx)).find("nc_comm_id_create"), std::string::npos);
   NcCommId other;
-  NC_ASSERT_OK(nc_comm_id_create(&other));
+  NC_ASSERT_OK(nc_comm_id_create(nullptr, &other));
   EXPECT_NE(std::memcmp(id.bytes, other.bytes, sizeof id.bytes), 0) << "ids are random";
 }
 
@@ -40,16 +40,7 @@ TEST(CpuBackend, BatchedNewtonSchulzIsThreadCountInvariant) {
   cfg.n_embd = 64;  // 64 x 64 and 64 x 256 matrices: several of each shape per step
   cfg.n_layer = 3;
   std::vector<int32_t> in = rand_tokens(16, cfg.vocab_size, 111), tg = rand_tokens(16, cfg.vocab_size, 112);
-  NcOptimStep st;
-  std::memset(&st, 0, sizeof st);
-  st.lr_embedding = 0.2;
-  st.lr_unembedding = 0.004;
-  st.lr_matrix = 0.02;
-  st.muon_momentum = 0.95;
-  st.adam_beta1 = 0.8;
-  st.adam_beta2 = 0.95;
-  st.adam_eps = 1e-10;
-  st.grad_scale = 1.0;
+  const NcOptimStep st = default_optim_step();
   std::vector<float> params[2];
   for (int k = 0; k < 2; k++) {
     Ctx c(k + 1);
