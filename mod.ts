@@ -19,3 +19,5 @@ export { loadChatModel } from "./src/engine/load.ts";
 export type { ChatEngine, GeneratedPiece, GenerateOptions } from "./src/engine/types.ts";
 export { createApp } from "./src/server/app.ts";
 export { WorkerPool } from "./src/server/pool.ts";
+export { ModelCatalog } from "./src/server/models.ts";
+export type { ModelSpec } from "./src/server/models.ts";

@@ -147,6 +147,11 @@ export function computeLibrary(request: DeviceRequest = "cpu", opts: LocateOptio
   throw new UserError(`--device cuda: ${cuda.path} reports no GPU on this machine; use --device cpu`);
 }
 
+/** nc_backend_name() of the library serving `request`: "cpu", "cuda", "cuda_emu". */
+export function backendName(request: DeviceRequest = "auto"): string {
+  return computeLibrary(request).backend;
+}
+
 /** Throws a UserError with the library's message when `status` is nonzero. */
 export function checkWith(
   symbols: ComputeSymbols,

@@ -15,6 +15,19 @@ export function assertEquals<T>(actual: T, expected: T, message?: string): void 
   nodeAssert.deepStrictEqual(actual, expected, message);
 }
 
+/** Asserts that `actual` is within `tolerance` of `expected` (as @std/assert's, default 1e-7). */
+export function assertAlmostEquals(
+  actual: number,
+  expected: number,
+  tolerance = 1e-7,
+  message?: string,
+): void {
+  nodeAssert.ok(
+    Math.abs(actual - expected) <= tolerance,
+    message ?? `expected ${actual} to be within ${tolerance} of ${expected}`,
+  );
+}
+
 /** Asserts that `actual` contains `expected`. */
 export function assertStringIncludes(actual: string, expected: string, message?: string): void {
   nodeAssert.ok(

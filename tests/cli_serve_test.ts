@@ -1,5 +1,6 @@
-// `nanochat serve` end to end: a real subprocess serving a tiny trained checkpoint, answered through the
-// official OpenAI client (streaming and not) and nanochat's own SSE protocol, then shut down by SIGINT.
+// `nanochat serve` end to end: a real subprocess serving tiny trained checkpoints (base and sft: the stage
+// picker's models, one loaded at a time), answered through the official OpenAI client (streaming and not)
+// and nanochat's own SSE protocol, then shut down by SIGINT.
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { fileURLToPath } from "node:url";
 import OpenAI from "openai";
@@ -13,9 +14,17 @@ Deno.test({
   fn: () =>
     withTempDir(async (base) => {
       await makeTinyBaseCheckpoint(base, SHARED!);
+      // the same weights as an SFT checkpoint too: serve offers both stages, sft by default
+      await Deno.mkdir(`${base}/chatsft_checkpoints/d2`, { recursive: true });
+      for await (const e of Deno.readDir(`${base}/base_checkpoints/d2`)) {
+        await Deno.copyFile(
+          `${base}/base_checkpoints/d2/${e.name}`,
+          `${base}/chatsft_checkpoints/d2/${e.name}`,
+        );
+      }
       const main = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
       const child = new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", main, "--base-dir", base, "serve", "-i", "base", "--port", "0"],
+        args: ["run", "-A", main, "--base-dir", base, "serve", "--port", "0", "--max-loaded", "1"],
         stdout: "piped",
         stderr: "piped",
       }).spawn();
@@ -30,7 +39,25 @@ Deno.test({
       }
       try {
         assert(url, `serve did not print its address:\n${out}`);
+        assertStringIncludes(out, "nanochat serving nanochat-sft-d2-3");
         const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: "unused", maxRetries: 0 });
+        const models = await client.models.list();
+        assertEquals(models.data.map((m) => m.id), ["nanochat-base-d2-3", "nanochat-sft-d2-3"]);
+        // the base model loads on its first request (unloading the idle sft model: --max-loaded 1)
+        const fromBase = await client.chat.completions.create({
+          model: "base",
+          messages: [{ role: "user", content: "Hi" }],
+          max_tokens: 3,
+          temperature: 0,
+        });
+        assertEquals(fromBase.model, "nanochat-base-d2-3");
+        const unknown = await fetch(`${url}/v1/chat/completions`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ model: "rl", messages: [{ role: "user", content: "Hi" }] }),
+        });
+        assertEquals(unknown.status, 404);
+        assertEquals((await unknown.json()).error.code, "model_not_found");
         const messages = [{ role: "user" as const, content: "The capital of France is" }];
         const plain = await client.chat.completions.create({
           model: "nanochat",

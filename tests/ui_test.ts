@@ -3,22 +3,14 @@
 // sanitizing, editing, regenerating, new conversations, settings, the busy (503) and server-down banners,
 // and a phone-sized layout without horizontal overflow.
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
-import { type Browser, chromium } from "playwright-core";
+import type { Browser } from "playwright-core";
+import { hasChromium, launchChromium } from "./chromium.ts";
 import type { ChatEngine, FinishReason, GeneratedPiece, GenerateOptions } from "../src/engine/types.ts";
 import { createApp } from "../src/server/app.ts";
 import { WorkerPool } from "../src/server/pool.ts";
 import { Tokenizer } from "../src/tokenizer/tokenizer.ts";
 import { UI_HTML } from "../src/ui/page.ts";
 import { withTempDir } from "./helpers.ts";
-
-const CHROMIUM = "/usr/bin/chromium";
-const hasChromium = (() => {
-  try {
-    return Deno.statSync(CHROMIUM).isFile;
-  } catch {
-    return false;
-  }
-})();
 
 const FENCE = "```";
 const ANSWER = [
@@ -82,18 +74,7 @@ Deno.test({
   try {
     await withTempDir(async (tmp) => {
       const shots = keepDir ?? tmp;
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: [
-          "--headless",
-          "--no-sandbox",
-          "--disable-gpu",
-          "--no-first-run",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-        ],
-      });
+      browser = await launchChromium();
       const context = await browser.newContext({ viewport: { width: 1000, height: 800 } });
       const page = await context.newPage();
       const dialogs: string[] = [];

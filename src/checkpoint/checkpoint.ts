@@ -6,6 +6,7 @@
 // and model files are both present, so a crash at any point never leaves a checkpoint that looks complete.
 import { basename, join } from "node:path";
 import { UserError } from "../common/errors.ts";
+import { fsErrorToUserError } from "../common/fs.ts";
 import { type NamedTensor, readSafetensors, type Tensor, writeSafetensorsFile } from "./safetensors.ts";
 
 export type Stage = "base" | "mid" | "sft" | "rl";
@@ -191,8 +192,12 @@ export async function saveCheckpoint(
   if (!Number.isSafeInteger(step) || step < 0) {
     throw new Error(`checkpoint step must be a non-negative integer`);
   }
-  await Deno.mkdir(dir, { recursive: true });
-  await cleanIncomplete(dir);
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+    await cleanIncomplete(dir);
+  } catch (err) {
+    throw fsErrorToUserError(err, dir);
+  }
   const rank = data.rank ?? 0;
   const tag = `${TMP_MARK}${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
   const files: { tmp: string; final: string }[] = [
@@ -226,7 +231,8 @@ export async function saveCheckpoint(
   } catch (err) {
     for (const f of files) await removeIfExists(f.tmp).catch(() => {});
     await removeIfExists(metaTmp).catch(() => {});
-    throw err;
+    // a full or read-only disk: one clear line (the previous checkpoints are untouched)
+    throw fsErrorToUserError(err, dir);
   }
   const info = (await listCheckpoints(dir)).find((c) => c.step === step);
   if (!info) throw new Error(`checkpoint ${step} in ${dir} is not listed after saving`);

@@ -1,11 +1,13 @@
 // Entry point of the `nanochat` program: builds the command tree and turns errors into clear messages.
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { UserError } from "../common/errors.ts";
+import { describeEnvironmentError } from "../common/fs.ts";
 import { VERSION } from "../version.ts";
 import { registerChatCommand } from "./chat_cmd.ts";
 import { registerDataCommands } from "./data_cmd.ts";
 import { registerEvalCommands } from "./eval_cmd.ts";
 import { registerModelCommands } from "./model_cmd.ts";
+import { registerReportCommand } from "./report_cmd.ts";
 import { registerServeCommand } from "./serve_cmd.ts";
 import { registerSpeedrunCommand } from "./speedrun_cmd.ts";
 import { registerTokenizerCommands } from "./tokenizer_cmd.ts";
@@ -29,6 +31,7 @@ export function buildProgram(): Command {
   registerSpeedrunCommand(program);
   registerChatCommand(program);
   registerServeCommand(program);
+  registerReportCommand(program);
   return program;
 }
 
@@ -45,6 +48,12 @@ export async function runCli(args: string[]): Promise<number> {
     }
     if (err instanceof UserError || err instanceof InvalidArgumentError) {
       console.error(`error: ${err.message}`);
+      return 1;
+    }
+    // a full disk, a read-only or unwritable folder: the environment's fault, said in one line
+    const environment = describeEnvironmentError(err);
+    if (environment !== null) {
+      console.error(`error: ${environment}`);
       return 1;
     }
     throw err;

@@ -1,5 +1,6 @@
 // Where every artifact lives: --base-dir, else $NANOCHAT_BASE_DIR, else ~/.cache/nanochat (as nanochat).
 import { join } from "node:path";
+import { UserError } from "./errors.ts";
 
 /** Resolves the base directory (not created here; writers create what they need). */
 export function resolveBaseDir(override?: string): string {
@@ -8,7 +9,10 @@ export function resolveBaseDir(override?: string): string {
   if (fromEnv) return fromEnv;
   const home = Deno.env.get("HOME") ?? Deno.env.get("USERPROFILE");
   if (!home) {
-    throw new Error("cannot find a home directory: set NANOCHAT_BASE_DIR or pass --base-dir");
+    throw new UserError(
+      "cannot find a home directory (HOME is not set) for the default base dir ~/.cache/nanochat: " +
+        "set NANOCHAT_BASE_DIR or pass --base-dir",
+    );
   }
   return join(home, ".cache", "nanochat");
 }

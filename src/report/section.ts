@@ -16,12 +16,30 @@ export function formatReportValue(v: ReportValue): string {
   return String(v);
 }
 
+/** Local time as nanochat writes it: `YYYY-mm-dd HH:MM:SS`. */
+export function formatTimestamp(d: Date): string {
+  const pad = (n: number) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
+    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+/** Parses a `YYYY-mm-dd HH:MM:SS` local timestamp; null when malformed. */
+export function parseTimestamp(s: string): Date | null {
+  const m = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})$/.exec(s.trim());
+  if (!m) return null;
+  const [y, mo, d, h, mi, se] = m.slice(1).map(Number);
+  const date = new Date(y, mo - 1, d, h, mi, se);
+  return date.getMonth() === mo - 1 && date.getDate() === d ? date : null;
+}
+
+/** The file name of a section: lowercase, spaces as dashes (nanochat's slug), plus ".md". */
+export function sectionFile(section: string): string {
+  return `${section.toLowerCase().replaceAll(" ", "-")}.md`;
+}
+
 /** The markdown of one section; empty items are skipped. */
 export function renderSection(section: string, items: ReportItem[], now = new Date()): string {
-  const pad = (n: number) => String(n).padStart(2, "0");
-  const ts = `${now.getFullYear()}-${pad(now.getMonth() + 1)}-${pad(now.getDate())} ` +
-    `${pad(now.getHours())}:${pad(now.getMinutes())}:${pad(now.getSeconds())}`;
-  const out = [`## ${section}`, `timestamp: ${ts}`, ""];
+  const out = [`## ${section}`, `timestamp: ${formatTimestamp(now)}`, ""];
   for (const item of items) {
     if (!item) continue;
     if (typeof item === "string") out.push(item);
@@ -40,8 +58,7 @@ export async function logReportSection(
   section: string,
   items: ReportItem[],
 ): Promise<string> {
-  const slug = section.toLowerCase().replaceAll(" ", "-");
-  const path = join(layout.report(baseDir), `${slug}.md`);
+  const path = join(layout.report(baseDir), sectionFile(section));
   await writeFileAtomic(path, renderSection(section, items));
   return path;
 }

@@ -1,5 +1,6 @@
 // The chat server: nanochat's streaming protocol (/chat/completions, used by its web UI) and an
-// OpenAI-compatible API (/v1/chat/completions, /v1/models) over a pool of chat engines.
+// OpenAI-compatible API (/v1/chat/completions, /v1/models) over the offered models (models.ts), each a pool
+// of chat engines; `model` in a request picks one.
 import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
@@ -7,6 +8,7 @@ import { UserError } from "../common/errors.ts";
 import type { GenerateOptions } from "../engine/types.ts";
 import { type Message, renderForCompletion } from "../tokenizer/render.ts";
 import { runCompletion } from "./generate.ts";
+import { ModelCatalog, ModelLoadError, ModelNotFoundError, ModelsBusyError } from "./models.ts";
 import { QueueFullError, type Worker, type WorkerPool } from "./pool.ts";
 import { parseNanochatRequest, parseOpenAIRequest, RequestError, type SamplingRequest } from "./validate.ts";
 
@@ -17,12 +19,14 @@ export interface SamplingDefaults {
 }
 
 export interface AppOptions {
-  /** The engines requests run on; the pool's maxQueue bounds the requests waiting for one. */
-  workers: WorkerPool;
+  /** The models offered (the stage picker, `model` in requests), loaded lazily; or give `workers`. */
+  models?: ModelCatalog;
+  /** One model's engines, offered as `modelName` (with `models`, leave these out). */
+  workers?: WorkerPool;
+  /** The id of the `workers` model in /v1/models and completions. */
+  modelName?: string;
   /** When set, every API request needs `Authorization: Bearer <apiKey>` (GET / and /health do not). */
   apiKey?: string;
-  /** The model id reported by /v1/models and in completions. */
-  modelName: string;
   /** Largest accepted request body in bytes (default 1 MiB). */
   bodyLimit?: number;
   /** Sampling settings for requests that leave them out (nanochat's: 0.8, 50, 512). */
@@ -57,7 +61,9 @@ const SSE_HEADERS = {
 
 /** Builds the Hono app; serve it with `Deno.serve({...}, app.fetch)`. */
 export function createApp(options: AppOptions): Hono<Env> {
-  const pool = options.workers;
+  if (!options.models && !options.workers) throw new Error("createApp needs `models` or `workers`");
+  const catalog = options.models ??
+    ModelCatalog.fromPool(options.workers!, { id: options.modelName ?? "nanochat", stage: "nanochat" });
   const defaults = { ...DEFAULTS, ...options.defaults };
   const log = options.logger ?? ((line: string) => console.log(line));
   const retryAfter = options.retryAfter ?? 1;
@@ -120,22 +126,32 @@ export function createApp(options: AppOptions): Hono<Env> {
       "this server has no web UI; use POST /chat/completions or /v1/chat/completions",
     );
   });
-  app.get("/health", (c) => c.json({ status: "ok", ready: pool.workers.length > 0 }));
-  app.get("/stats", (c) => c.json(pool.stats()));
+  app.get("/health", (c) => c.json({ status: "ok", ready: catalog.ready }));
+  // totals over the loaded models, and each model's own
+  app.get("/stats", (c) => {
+    const models = catalog.stats();
+    const total = { workers: 0, busy: 0, queued: 0, served: 0 };
+    for (const s of Object.values(models)) {
+      for (const k of Object.keys(total) as (keyof typeof total)[]) total[k] += s[k];
+    }
+    return c.json({ ...total, models });
+  });
+  // OpenAI's model list, plus what the UI's stage picker shows (stage, tag, step, default, loaded)
   app.get("/v1/models", (c) =>
     c.json({
       object: "list",
-      data: [{ id: options.modelName, object: "model", created: startedAt, owned_by: "nanochat" }],
+      data: catalog.list().map((m) => ({ object: "model", created: startedAt, owned_by: "nanochat", ...m })),
     }));
 
   // nanochat's protocol: SSE frames {"token", "gpu"}, then {"done": true}
   app.post("/chat/completions", async (c) => {
     const req = parseNanochatRequest(await readJson(c));
-    const prompt = render(pool, req.messages);
-    const worker = await acquire(c);
-    if (worker instanceof Response) return worker;
+    const lease = await acquire(c, catalog.resolve(req.model).id);
+    if (lease instanceof Response) return lease;
+    const { worker } = lease;
+    const prompt = render(lease, req.messages);
     const info = c.get("info");
-    return sse(c, worker, async (send, signal) => {
+    return sse(c, lease, async (send, signal) => {
       const gen = generateOptions(req, defaults, signal);
       const result = await runCompletion(worker.engine, prompt, gen, [], (token) => {
         send(JSON.stringify({ token, gpu: worker.id }));
@@ -147,13 +163,15 @@ export function createApp(options: AppOptions): Hono<Env> {
 
   app.post("/v1/chat/completions", async (c) => {
     const req = parseOpenAIRequest(await readJson(c));
-    const prompt = render(pool, req.messages);
-    const worker = await acquire(c);
-    if (worker instanceof Response) return worker;
+    const model = catalog.resolve(req.model).id;
+    const lease = await acquire(c, model);
+    if (lease instanceof Response) return lease;
+    const { worker, pool } = lease;
+    const prompt = render(lease, req.messages);
     const info = c.get("info");
     const id = `chatcmpl-${crypto.randomUUID().replaceAll("-", "")}`;
     const created = Math.floor(Date.now() / 1000);
-    const base = { id, object: "chat.completion.chunk", created, model: options.modelName };
+    const base = { id, object: "chat.completion.chunk", created, model };
     const usage = (completion: number) => ({
       prompt_tokens: prompt.length,
       completion_tokens: completion,
@@ -175,7 +193,7 @@ export function createApp(options: AppOptions): Hono<Env> {
           id,
           object: "chat.completion",
           created,
-          model: options.modelName,
+          model,
           choices: [{
             index: 0,
             message: { role: "assistant", content: result.text, refusal: null },
@@ -189,7 +207,7 @@ export function createApp(options: AppOptions): Hono<Env> {
       }
     }
 
-    return sse(c, worker, async (send, signal) => {
+    return sse(c, lease, async (send, signal) => {
       const chunk = (delta: Record<string, string>, finish: string | null) =>
         send(JSON.stringify({ ...base, choices: [{ index: 0, delta, finish_reason: finish }] }));
       chunk({ role: "assistant", content: "" }, null);
@@ -214,20 +232,28 @@ export function createApp(options: AppOptions): Hono<Env> {
   app.notFound((c) => errorResponse(c, 404, `no route for ${c.req.method} ${c.req.path}`));
   app.onError((err, c) => {
     if (err instanceof RequestError) return errorResponse(c, 400, err.message, { param: err.param });
+    if (err instanceof ModelNotFoundError) {
+      return errorResponse(c, 404, err.message, { param: "model", code: "model_not_found" });
+    }
+    if (err instanceof ModelLoadError) {
+      log(`error: ${err.message}`);
+      return errorResponse(c, 500, err.message, { code: "model_load_failed" });
+    }
     if (err instanceof UserError) return errorResponse(c, 400, err.message);
     log(`error: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
     return errorResponse(c, 500, "internal server error");
   });
 
-  /** Waits for a worker; a Response when none can be had (queue full, or the client left). */
-  async function acquire(c: Context<Env>): Promise<Worker | Response> {
+  /** Waits for a worker of `model`; a Response when none can be had (busy, or the client left). */
+  async function acquire(c: Context<Env>, model: string): Promise<Lease | Response> {
     try {
-      return await pool.acquire(c.req.raw.signal);
+      return await catalog.acquire(model, c.req.raw.signal);
     } catch (err) {
-      if (err instanceof QueueFullError) {
+      if (err instanceof QueueFullError || err instanceof ModelsBusyError) {
         c.header("Retry-After", String(retryAfter));
         return errorResponse(c, 503, err.message, { type: "server_error", code: "server_busy" });
       }
+      if (err instanceof ModelLoadError) throw err;
       return errorResponse(c, 499, "the client closed the request");
     }
   }
@@ -235,7 +261,7 @@ export function createApp(options: AppOptions): Hono<Env> {
   /** An SSE response running `run` on `worker`; frees the worker when done or when the client leaves. */
   function sse(
     c: Context<Env>,
-    worker: Worker,
+    { worker, pool }: Lease,
     run: (send: (data: string) => void, signal: AbortSignal) => Promise<void>,
     promptTokens: number,
   ): Response {
@@ -283,9 +309,22 @@ export function createApp(options: AppOptions): Hono<Env> {
   return app;
 }
 
-function render(pool: WorkerPool, messages: Message[]): number[] {
-  const tokenizer = pool.workers[0].engine.tokenizer;
-  return renderForCompletion(tokenizer, { messages: [...messages, { role: "assistant", content: "" }] });
+/** A worker and the pool to give it back to. */
+interface Lease {
+  worker: Worker;
+  pool: WorkerPool;
+}
+
+/** The prompt's tokens; a conversation the chat format refuses releases the worker and rethrows. */
+function render({ worker, pool }: Lease, messages: Message[]): number[] {
+  try {
+    return renderForCompletion(worker.engine.tokenizer, {
+      messages: [...messages, { role: "assistant", content: "" }],
+    });
+  } catch (err) {
+    pool.release(worker);
+    throw err;
+  }
 }
 
 function generateOptions(

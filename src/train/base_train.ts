@@ -6,6 +6,7 @@ import { formatDuration } from "../common/fs.ts";
 import { configFromDepth, countParams, flopsPerToken, type GPTConfig } from "../model/config.ts";
 import { ComputeContext, type DeviceRequest } from "../model/context.ts";
 import { GPT } from "../model/gpt.ts";
+import { MetricsRecorder } from "../report/metrics.ts";
 import { logReportSection } from "../report/section.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import {
@@ -140,6 +141,9 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
     model.initWeights(o.seed);
   }
 
+  // series for the report's plots (<base>/report/metrics-base.jsonl), continued on resume
+  const metrics = await MetricsRecorder.open(o.baseDir, "base", latest ? { resumeFrom: startStep } : {});
+
   // ---- data
   const train = new PretrainLoader({
     split: "train",
@@ -192,6 +196,7 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
       },
     });
     if (o.keepLast > 0) await pruneCheckpoints(ckptDir, o.keepLast);
+    metrics.markCheckpoint(step);
     console.log(`saved checkpoint ${ckptDir} step ${step}`);
   };
 
@@ -207,6 +212,7 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
       if (o.evalEvery > 0 && (last || step % o.evalEvery === 0) && !resumedHere) {
         valBpb = await validate();
         loop.minValBpb = Math.min(loop.minValBpb, valBpb);
+        metrics.record(step, { "bpb/val": valBpb });
         console.log(`step ${pad(step)} | validation bpb: ${valBpb.toFixed(6)}`);
       }
       if (o.sampleEvery > 0 && !resumedHere && (last || (step > 0 && step % o.sampleEvery === 0))) {
@@ -257,6 +263,7 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
       // logging: a debiased EMA of the loss, throughput, MFU, ETA (time excludes the first 10 steps)
       loop.smoothTrainLoss = EMA_BETA * loop.smoothTrainLoss + (1 - EMA_BETA) * loss;
       const smooth = loop.smoothTrainLoss / (1 - EMA_BETA ** (step + 1));
+      metrics.record(step, { "loss/train": loss, "loss/train_smooth": smooth });
       if (step > 10) loop.totalTrainingTime += dt;
       const tokPerSec = tokensPerStep / dt;
       const mfu = peak ? (flopsTok * tokPerSec / peak) * 100 : Number.NaN;
@@ -272,6 +279,7 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
     }
   } finally {
     Deno.removeSignalListener("SIGINT", onSigint);
+    metrics.close();
     train.close();
     model.free();
     ctx.destroy();
