@@ -12,24 +12,10 @@
 
 namespace nc {
 
-// Row-parallel only from this many elements of B: smaller matrices stay on the calling thread, where a
-// single decode step's layers would otherwise pay a thread wake-up each (lm_head at vocab 65536 is split).
-constexpr int64_t kMinParallelGemv = (int64_t)1 << 20;
-
 // c[j] = alpha * dot(B[j, :K], a) + beta * c[j] for j < N, B's rows ldb apart: the one-row case of
-// C = A B^T (batch-1 decode: every linear layer and lm_head). OpenBLAS 0.3.21's SGEMM packs all of B for
-// a single row and its SGEMV threads every call; this streams B once.
-inline void gemv_rows(int64_t N, int64_t K, float alpha, const float* a, const float* B, int64_t ldb, float beta,
-                      float* c) {
-#pragma omp parallel for schedule(static) if (N * K >= kMinParallelGemv)
-  for (int64_t j = 0; j < N; j++) {
-    const float* b = B + j * ldb;
-    float s = 0;
-#pragma omp simd reduction(+ : s)
-    for (int64_t k = 0; k < K; k++) s += b[k] * a[k];
-    c[j] = beta == 0.0f ? alpha * s : alpha * s + beta * c[j];
-  }
-}
+// C = A B^T (batch-1 decode: every linear layer and lm_head), in gemv.cpp. OpenBLAS 0.3.21's SGEMM packs
+// all of B for a single row and its SGEMV forks threads on every call; this streams B once.
+void gemv_rows(int64_t N, int64_t K, float alpha, const float* a, const float* B, int64_t ldb, float beta, float* c);
 
 inline void gemm_untimed(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                          const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
