@@ -2,7 +2,7 @@
 // and no throw or hang on arbitrary input.
 import { assert, assertEquals } from "@std/assert";
 import { formatPythonFloat, MAX_EXPRESSION_LENGTH, useCalculator } from "../src/engine/calculator.ts";
-import { Rng } from "../src/engine/sampling.ts";
+import { Rng } from "./rng.ts";
 
 Deno.test("calculator: arithmetic printed as Python prints it", () => {
   const cases: [string, string][] = [

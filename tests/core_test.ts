@@ -20,7 +20,7 @@ import {
 import { openBundle, parseCsv } from "../src/eval/core_bundle.ts";
 import { gptScorer } from "../src/eval/core.ts";
 import { configFromDepth } from "../src/model/config.ts";
-import { ComputeContext, GPT } from "../src/model/gpt.ts";
+import { ComputeContext, GPT } from "../src/model/mod.ts";
 import { UserError } from "../src/common/errors.ts";
 import { withTempDir } from "./helpers.ts";
 

@@ -1,12 +1,13 @@
-// The inference engine: batched vs sequential greedy decoding, seeding, limits, independent first
-// tokens, the calculator tool state machine (driven by a stub model), streaming and UTF-8 safety.
+// The inference engine: in-library sampling through the KV cache (greedy = argmax of the logits, seeded
+// draws), batched vs sequential greedy decoding, seeding, limits, independent first tokens, the calculator
+// tool state machine (driven by a stub model), streaming and UTF-8 safety.
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import { UserError } from "../src/common/errors.ts";
-import { Engine, type EngineCache, type EngineModel } from "../src/engine/engine.ts";
-import { argmax, Rng, sampleToken, topKIndices } from "../src/engine/sampling.ts";
+import { Engine, type EngineCache, type EngineModel, rowSeeds } from "../src/engine/engine.ts";
+import { Rng } from "./rng.ts";
 import type { GeneratedPiece } from "../src/engine/types.ts";
 import { Utf8StreamDecoder } from "../src/engine/utf8_stream.ts";
-import { ComputeContext, GPT } from "../src/model/gpt.ts";
+import { ComputeContext, GPT } from "../src/model/mod.ts";
 import { Tokenizer } from "../src/tokenizer/tokenizer.ts";
 import { EVAL_TEXTS } from "../src/tokenizer/eval_texts.ts";
 
@@ -61,23 +62,27 @@ class StubModel implements EngineModel {
   }
   createKVCache(batch: number, maxLen: number): EngineCache & { pos: number } {
     const { next, fallback, fed } = this;
-    const logitsFor = (lastTokens: number[]) => {
-      const out = new Float32Array(lastTokens.length * V);
-      lastTokens.forEach((t, i) => out[i * V + (next.get(t) ?? fallback)] = 10);
-      return out;
+    // greedy whatever the settings: the token the table says follows each row's last token
+    const choose = (lastTokens: number[]) => ({
+      tokens: Int32Array.from(lastTokens, (t) => next.get(t) ?? fallback),
+    });
+    const append = (tokens: Int32Array, B: number, T: number) => {
+      cache.pos += T;
+      if (B !== batch || tokens.length !== B * T || cache.pos > maxLen) throw new Error("stub cache misuse");
+      return Array.from({ length: B }, (_, b) => tokens[b * T + T - 1]);
     };
     const cache = {
       pos: 0,
       prefill(tokens: Int32Array, B: number, T: number) {
-        cache.pos += T;
-        if (B !== batch || cache.pos > maxLen) throw new Error("stub cache misuse");
-        return Promise.resolve(logitsFor(Array.from({ length: B }, (_, b) => tokens[b * T + T - 1])));
+        append(tokens, B, T);
+        return Promise.resolve(null);
       },
-      decode(tokens: Int32Array) {
-        cache.pos += 1;
-        if (tokens.length !== batch || cache.pos > maxLen) throw new Error("stub cache misuse");
+      prefillSample(tokens: Int32Array, B: number, T: number) {
+        return Promise.resolve(choose(append(tokens, B, T)));
+      },
+      decodeSample(tokens: Int32Array) {
         fed.push(Array.from(tokens));
-        return Promise.resolve(logitsFor(Array.from(tokens)));
+        return Promise.resolve(choose(append(tokens, batch, 1)));
       },
       copyFrom(src: EngineCache) {
         cache.pos = (src as EngineCache & { pos: number }).pos;
@@ -97,27 +102,78 @@ async function collect(gen: AsyncGenerator<GeneratedPiece, string>) {
   }
 }
 
-Deno.test("sampling: argmax, top-k, temperature and the seeded RNG", () => {
-  const row = Float32Array.from([0.1, 3, -1, 3, 2]);
-  assertEquals(argmax(row), 1);
-  assertEquals(topKIndices(row, 3), [1, 3, 4]);
-  assertEquals(sampleToken(row, 0, 0, new Rng(1)), 1);
-  // top-k 1 is greedy at any temperature
-  for (let s = 0; s < 20; s++) assertEquals(sampleToken(row, 5, 1, new Rng(s)), 1);
-  // top-k 2 never leaves the two best
-  for (let s = 0; s < 200; s++) assert([1, 3].includes(sampleToken(row, 1, 2, new Rng(s))));
-  // a huge logit gap is (numerically) certain, with the max subtracted first (no overflow)
-  assertEquals(sampleToken(Float32Array.from([1000, 0, -1000]), 1, 0, new Rng(3)), 0);
-  const a = new Rng(42), b = new Rng(42), c = new Rng(43);
-  const xs = Array.from({ length: 8 }, () => a.next());
-  assertEquals(xs, Array.from({ length: 8 }, () => b.next()));
-  assert(JSON.stringify(xs) !== JSON.stringify(Array.from({ length: 8 }, () => c.next())));
-  assert(xs.every((x) => x >= 0 && x < 1));
-  // roughly the right frequencies: p(0) = e/(e+1) at logits [1, 0]
-  const rng = new Rng(9);
-  let zeros = 0;
-  for (let i = 0; i < 4000; i++) if (sampleToken([1, 0], 1, 0, rng) === 0) zeros++;
-  assert(Math.abs(zeros / 4000 - Math.E / (Math.E + 1)) < 0.03, `${zeros}`);
+Deno.test("in-library sampling: greedy = argmax of the logits, equal seeds = equal tokens", async () => {
+  await withModel(async (_engine, model) => {
+    const prompt = Int32Array.from(PROMPT);
+    const P = prompt.length;
+    const logitsCache = model.createKVCache(1, P + 4);
+    const sampleCache = model.createKVCache(1, P + 4);
+    try {
+      let logits = await logitsCache.prefill(prompt, 1, P);
+      const greedy = { temperature: 0, topK: 0, logprobs: true };
+      const seeds = rowSeeds(1, 1);
+      let out = await sampleCache.prefillSample(prompt, 1, P, greedy, seeds);
+      for (let step = 0; step < 4; step++) {
+        let best = 0;
+        for (let v = 1; v < V; v++) if (logits[v] > logits[best]) best = v;
+        assertEquals(out.tokens[0], best, `step ${step}`);
+        const mx = Math.max(...logits);
+        const lse = mx + Math.log(logits.reduce((a, z) => a + Math.exp(z - mx), 0));
+        assert(Math.abs(out.logprobs![0] - (logits[best] - lse)) < 1e-4, `logprob ${out.logprobs![0]}`);
+        if (step === 3) break;
+        logits = await logitsCache.decode(out.tokens);
+        out = step % 2
+          ? sampleCache.decodeSampleSync(out.tokens, greedy, seeds)
+          : await sampleCache.decodeSample(
+            out.tokens,
+            greedy,
+            seeds,
+          );
+      }
+    } finally {
+      logitsCache.free();
+      sampleCache.free();
+    }
+    // seeded draws at temperature 1: the same seeds repeat, rows with other seeds differ
+    const draw = async (seed: number) => {
+      const cache = model.createKVCache(8, P);
+      try {
+        const rows = new Int32Array(8 * P);
+        for (let b = 0; b < 8; b++) rows.set(prompt, b * P);
+        return Array.from(
+          (await cache.prefillSample(rows, 8, P, { temperature: 1, topK: 0 }, rowSeeds(seed, 8))).tokens,
+        );
+      } finally {
+        cache.free();
+      }
+    };
+    const a = await draw(7);
+    assertEquals(await draw(7), a);
+    assert(new Set(a).size > 1, `8 seeds drew one token: ${a}`);
+    assert(JSON.stringify(await draw(8)) !== JSON.stringify(a), "another seed drew the same 8 tokens");
+    // bad settings are UserErrors before anything runs
+    const cache = model.createKVCache(1, P);
+    try {
+      await assertRejects(
+        () => cache.prefillSample(prompt, 1, P, { temperature: -1, topK: 0 }, rowSeeds(1, 1)),
+        UserError,
+      );
+      await assertRejects(
+        () => cache.prefillSample(prompt, 1, P, { temperature: 1, topK: 0 }, rowSeeds(1, 2)),
+        UserError,
+      );
+      assertEquals(cache.pos, 0);
+    } finally {
+      cache.free();
+    }
+  });
+});
+
+Deno.test("rowSeeds: row 0 is the request's seed, rows differ", () => {
+  const s = rowSeeds(42, 3);
+  assertEquals(s[0], 42n);
+  assertEquals(new Set(s).size, 3);
+  assertEquals(rowSeeds(-1, 1)[0], 2n ** 64n - 1n);
 });
 
 Deno.test("engine: greedy batched rows equal sequential single-row decoding", async () => {

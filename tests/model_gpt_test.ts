@@ -4,7 +4,13 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { UserError } from "../src/common/errors.ts";
 import { countParams, type GPTConfig } from "../src/model/config.ts";
-import { ComputeContext, GPT, libraryParamCounts, type OptimStepOptions } from "../src/model/gpt.ts";
+import {
+  Communicator,
+  ComputeContext,
+  GPT,
+  libraryParamCounts,
+  type OptimStepOptions,
+} from "../src/model/mod.ts";
 
 const tiny: GPTConfig = { nEmbd: 32, nHead: 4, nKvHead: 2, nLayer: 2, sequenceLen: 16, vocabSize: 64 };
 
@@ -421,3 +427,89 @@ Deno.test("forwardScores and forwardLogitsAt agree with forwardLogits", () =>
     await assertRejects(() => m.forwardLogitsAt(inputs, B, T, Int32Array.of(3)), UserError, "positions");
     await assertRejects(() => m.forwardScores(inputs, targets.subarray(1), B, T), UserError, "targets");
   }));
+
+Deno.test("losses stay in the library: lossStats sums the micro-batches' losses once per step", () =>
+  withModel(async (m) => {
+    m.initWeights(4);
+    const micro = [
+      batch(2, 16, tiny.vocabSize, 51),
+      batch(1, 8, tiny.vocabSize, 52),
+      batch(2, 16, tiny.vocabSize, 53),
+    ];
+    micro[0].targets[5] = -1;
+    m.zeroGrad();
+    let want = 0;
+    for (const { inputs, targets } of micro) {
+      const B = inputs.length === 8 ? 1 : 2, T = inputs.length / B;
+      await m.backward(inputs, targets, B, T, 1 / 3);
+      const per = await m.forwardLosses(inputs, targets, B, T);
+      const valid = targets.filter((t) => t >= 0).length;
+      want += per.reduce((a, b) => a + b, 0) / valid;
+    }
+    const stats = m.lossStats();
+    assertEquals(stats.calls, 3);
+    assertEquals(stats.tokens, 32 + 8 + 32 - 1);
+    assert(Math.abs(stats.lossSum - want) < 1e-4, `${stats.lossSum} vs ${want}`);
+    m.zeroGrad();
+    assertEquals(m.lossStats(), { lossSum: 0, lastLoss: 0, calls: 0, tokens: 0 });
+  }));
+
+Deno.test("weighted backward: all-ones weights equal the plain gradient, zeros give none", () =>
+  withModel(async (m) => {
+    m.initWeights(6);
+    await trainLosses(m, 2, 6); // non-zero lm_head and c_proj
+    const { inputs, targets } = batch(2, 16, tiny.vocabSize, 61);
+    const grads = () => m.params().map((p) => m.readGrad(p.index));
+    m.zeroGrad();
+    await m.backward(inputs, targets, 2, 16, 0.5);
+    const plain = grads();
+    m.zeroGrad();
+    await m.backwardWeighted(inputs, targets, new Float32Array(32).fill(1), 2, 16, 32 / 0.5);
+    grads().forEach((g, i) => {
+      const scale = Math.max(...plain[i].map(Math.abs));
+      assert(g.every((x, j) => Math.abs(x - plain[i][j]) <= 1e-5 * scale), m.params()[i].name);
+    });
+    m.zeroGrad();
+    await m.backwardWeighted(inputs, targets, new Float32Array(32), 2, 16, 1);
+    assertEquals(m.gradNorm(), 0);
+    const w = new Float32Array(32).fill(-1);
+    await assertRejects(() => m.backwardWeighted(inputs, targets, w, 2, 16, 0), UserError, "normalizer");
+    w[3] = NaN;
+    await assertRejects(() => m.backwardWeighted(inputs, targets, w, 2, 16, 1), UserError, "weights[3]");
+    await assertRejects(
+      () => m.backwardWeighted(inputs, targets, w.subarray(1), 2, 16, 1),
+      UserError,
+      "weights",
+    );
+  }));
+
+Deno.test("a communicator of one rank: a step over it equals one without; bad ranks are refused", async () => {
+  const ctx = ComputeContext.create({ threads: 1 });
+  const comm = Communicator.create(ctx, Communicator.newId(ctx), 0, 1);
+  const a = GPT.create(ctx, tiny, { maxBatch: 2 });
+  const b = GPT.create(ctx, tiny, { maxBatch: 2 });
+  try {
+    assertEquals([comm.rank, comm.worldSize], [0, 1]);
+    const sums = Float64Array.of(1.5, 2.5);
+    await comm.allReduceSum(sums);
+    assertEquals(Array.from(sums), [1.5, 2.5]);
+    await comm.barrier();
+    a.attachComm(comm);
+    const losses = [await trainLosses(a, 3, 9), await trainLosses(b, 3, 9)];
+    assertEquals(losses[0], losses[1]);
+    assertEquals(
+      a.readParam("transformer.h.0.mlp.c_fc.weight"),
+      b.readParam("transformer.h.0.mlp.c_fc.weight"),
+    );
+    assertThrows(() => a.attachComm(null), UserError, "optimizer state already exists");
+    assertThrows(() => comm.destroy(), UserError, "attached");
+    assertThrows(() => Communicator.create(ctx, Communicator.newId(ctx), 1, 1), UserError, "rank 1");
+    assertThrows(() => Communicator.create(ctx, new Uint8Array(16), 0, 1), UserError, "128 bytes");
+    assertThrows(() => Communicator.create(ctx, Communicator.newId(ctx), 0, 2), UserError, "world_size 2");
+  } finally {
+    a.free();
+    b.free();
+    comm.destroy();
+    ctx.destroy();
+  }
+});

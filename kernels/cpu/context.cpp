@@ -1,5 +1,6 @@
 // context.cpp — the context handle (device, threads, flags) and the small runtime helpers every call
-// uses: aligned buffers, thread-count scoping, wall clock and profiling scopes.
+// uses: aligned buffers, thread-count scoping, wall clock and profiling scopes; and the hooks through
+// which the shared code (common/backend.h) sees a context's error slot and a model's layout.
 #include <omp.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <xmmintrin.h>
@@ -9,15 +10,14 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "backend.h"
+#include "checks.h"
 #include "errors.h"
 #include "internal.h"
 
-static_assert(sizeof(NcContextConfig) == 48, "NcContextConfig layout");
-static_assert(sizeof(NcModelConfig) == 64, "NcModelConfig layout");
-static_assert(sizeof(NcParamCounts) == 48, "NcParamCounts layout");
-static_assert(sizeof(NcParamInfo) == 184, "NcParamInfo layout");
-static_assert(sizeof(NcOptimStep) == 128, "NcOptimStep layout");
-static_assert(sizeof(NcProfile) == 128, "NcProfile layout");
+NcErrorSlot* nc_error_slot(const NcContext* ctx) { return &const_cast<NcContext*>(ctx)->err; }
+const nc::ModelLayout* nc_model_layout(const NcModel* m) { return m; }
+const NcContext* nc_model_context(const NcModel* m) { return m->ctx; }
 
 bool FloatBuf::alloc(int64_t count, bool zero) {
   release();
@@ -102,9 +102,9 @@ PhaseTimer::~PhaseTimer() {
 
 }  // namespace nc
 
-extern "C" {
+using namespace nc;
 
-NC_API int32_t nc_abi_version(void) { return NC_ABI_VERSION; }
+extern "C" {
 
 NC_API const char* nc_backend_name(void) { return "cpu"; }
 
@@ -113,16 +113,7 @@ NC_API int32_t nc_context_create(const NcContextConfig* config, NcContext** out_
     NC_CHECK_NOT_NULL(nullptr, config);
     NC_CHECK_NOT_NULL(nullptr, out_ctx);
     *out_ctx = nullptr;
-    NC_REQUIRE(nullptr, config->device == NC_DEVICE_CPU, NC_ERR_UNSUPPORTED,
-               "device %d is not available in the cpu backend (only NC_DEVICE_CPU = 0)", config->device);
-    NC_REQUIRE(nullptr, config->device_index == 0, NC_ERR_INVALID_ARGUMENT,
-               "device_index must be 0 for the cpu device, got %d", config->device_index);
-    NC_REQUIRE(nullptr, config->num_threads >= 0 && config->num_threads <= 4096, NC_ERR_INVALID_ARGUMENT,
-               "num_threads must be in [0, 4096], got %d", config->num_threads);
-    NC_REQUIRE(nullptr, (config->flags & ~(uint32_t)NC_CONTEXT_PROFILE) == 0, NC_ERR_INVALID_ARGUMENT,
-               "unknown context flags 0x%x", config->flags);
-    for (int64_t r : config->reserved)
-      NC_REQUIRE(nullptr, r == 0, NC_ERR_INVALID_ARGUMENT, "NcContextConfig.reserved must be zero");
+    NC_TRY(validate_context_config(config, NC_DEVICE_CPU, 1, "cpu"));
     NcContext* ctx = new (std::nothrow) NcContext();
     NC_REQUIRE(nullptr, ctx != nullptr, NC_ERR_OUT_OF_MEMORY, "out of memory allocating the context");
     ctx->device = config->device;
@@ -138,6 +129,8 @@ NC_API int32_t nc_context_destroy(NcContext* ctx) {
   if (!ctx) return NC_OK;
   int32_t live = ctx->live_models.load();
   NC_REQUIRE(ctx, live == 0, NC_ERR_STATE, "context still has %d live model(s); destroy them first", live);
+  live = ctx->live_comms.load();
+  NC_REQUIRE(ctx, live == 0, NC_ERR_STATE, "context still has %d live communicator(s); destroy them first", live);
   delete ctx;
   return NC_OK;
 }

@@ -12,9 +12,18 @@
 
 namespace nc {
 
+// c[j] = alpha * dot(B[j, :K], a) + beta * c[j] for j < N, B's rows ldb apart: the one-row case of
+// C = A B^T (batch-1 decode: every linear layer and lm_head), in gemv.cpp. OpenBLAS 0.3.21's SGEMM packs
+// all of B for a single row and its SGEMV forks threads on every call; this streams B once.
+void gemv_rows(int64_t N, int64_t K, float alpha, const float* a, const float* B, int64_t ldb, float beta, float* c);
+
 inline void gemm_untimed(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                          const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M <= 0 || N <= 0) return;
+  if (M == 1 && !ta && tb) {
+    gemv_rows(N, K, alpha, A, B, ldb, beta, C);
+    return;
+  }
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K,
               alpha, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
 }

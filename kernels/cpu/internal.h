@@ -1,13 +1,14 @@
-// internal.h — what the CPU backend's handles hold: the context, the model (parameters, gradients,
-// optimizer state, activation workspaces, rotary table) and the KV cache, plus small RAII helpers.
+// internal.h — what the CPU backend's handles hold: the context, the model (the shared layout plus
+// parameters, gradients, optimizer state, activation workspaces, rotary table), the KV cache and the
+// communicator, plus small RAII helpers.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
-#include <mutex>
-#include <string>
 #include <vector>
 
+#include "errors.h"
+#include "layout.h"
 #include "nanochat.h"
 
 // An aligned fp32 array that frees itself. alloc() returns false (and leaves it empty) on failure.
@@ -27,28 +28,16 @@ struct NcContext {
   int32_t num_threads = 0;  // 0 = OpenMP default
   uint32_t flags = 0;
   uint64_t seed = 0;
-  mutable std::mutex err_mu;
-  char err[1024] = {0};
+  NcErrorSlot err;
   std::atomic<int32_t> live_models{0};
+  std::atomic<int32_t> live_comms{0};
 };
 
-// One row of the parameter table. Tensors are consecutive in one arena (c_q, c_k, c_v of a layer are
-// therefore adjacent and act as one fused [QKV, C] matrix).
-struct ParamEntry {
-  std::string name;
-  int ndim;
-  int64_t shape[2];
-  int64_t offset;  // in floats, into NcModel::w and NcModel::g
-  int64_t numel;
-  int group;  // NC_GROUP_*
-};
-
-// One row of the optimizer-state table; offset into NcModel::opt.
-struct StateEntry {
-  std::string name;
-  int param_index;
-  int64_t offset;
-  int64_t numel;
+// The communicator: this build runs one rank (world_size 1), so it carries no transport.
+struct NcComm {
+  NcContext* ctx = nullptr;
+  int32_t rank = 0, world_size = 1;
+  std::atomic<int32_t> attached{0};  // models reducing over it
 };
 
 // Per-layer activations kept for the backward pass (N = B*T rows of the current call).
@@ -83,16 +72,16 @@ struct Workspace {
   float* dxn = nullptr;     // [N, C]   training: gradient of a norm output
   float* datt = nullptr;    // [N, C]   training: gradient of the attention output
   float* dqkv = nullptr;    // [N, QKV] training
+  float* dscale = nullptr;  // [N]      training: the gradient scale of each row's loss
   std::vector<LayerActs> acts;
 };
 
-struct NcModel {
+// The model: the shared layout (config, dimensions, parameter and state tables; common/layout.h) plus
+// the CPU memory behind it.
+struct NcModel : nc::ModelLayout {
   NcContext* ctx = nullptr;
-  NcModelConfig cfg{};
-  int64_t V = 0, C = 0, L = 0, H = 0, Hkv = 0, D = 0, QKV = 0, F = 0;  // F = 4C (MLP width)
+  NcComm* comm = nullptr;  // attached communicator (nc_model_attach_comm), or none
 
-  std::vector<ParamEntry> params;
-  int64_t n_weights = 0;
   FloatBuf w;  // parameters
   FloatBuf g;  // gradients, same layout (allocated on first use)
 
@@ -100,32 +89,29 @@ struct NcModel {
   FloatBuf rope_cos;     // [rope_len, D/2]
   FloatBuf rope_sin;
 
-  std::vector<StateEntry> states;
-  FloatBuf opt;          // optimizer state (allocated on first use)
+  FloatBuf opt;          // optimizer state, laid out by the state table (allocated on first use)
   int64_t opt_step = 0;  // AdamW step count t
-  FloatBuf muon_scratch;
+  FloatBuf muon_scratch;         // one Newton-Schulz workspace per thread
+  int64_t muon_scratch_slot = 0;  // floats per thread
+
+  NcLossStats loss{};  // backward calls since the last zero_grad
 
   Workspace train_ws;  // forward_backward
-  Workspace eval_ws;   // forward_losses, forward_logits
+  Workspace eval_ws;   // forward_losses, forward_logits, forward_scores, forward_logits_at
 
   std::atomic<int32_t> live_caches{0};
   NcProfile prof{};
 
-  // Parameter indices of the table (see nanochat.h).
-  int idx_wte() const { return 0; }
-  int idx_layer(int64_t l, int k) const { return 1 + 6 * (int)l + k; }  // k: 0 c_q .. 5 mlp.c_proj
-  int idx_lm_head() const { return 1 + 6 * (int)L; }
-  float* wp(int i) const { return w.p + params[i].offset; }
-  float* gp(int i) const { return g.p + params[i].offset; }
+  float* wp(int i) const { return w.p + params[(size_t)i].offset; }
+  float* gp(int i) const { return g.p + params[(size_t)i].offset; }
 };
-
-enum { K_CQ = 0, K_CK = 1, K_CV = 2, K_APROJ = 3, K_FC = 4, K_MPROJ = 5 };
 
 struct NcKVCache {
   NcModel* model = nullptr;
   int32_t batch = 0, max_len = 0, pos = 0;
-  FloatBuf k;  // [L, batch, max_len, Hkv*D]
-  FloatBuf v;  // [L, batch, max_len, Hkv*D]
+  FloatBuf k;       // [L, batch, max_len, Hkv*D]
+  FloatBuf v;       // [L, batch, max_len, Hkv*D]
+  FloatBuf logits;  // [batch, V] for the sampling calls (allocated on first use)
   Workspace ws;
 };
 
@@ -164,23 +150,25 @@ struct PhaseTimer {
 double wall_seconds();
 extern thread_local NcProfile* tl_profile;
 
-// Config and parameter table (params.cpp).
-int32_t validate_config(const NcContext* ctx, const NcModelConfig* cfg);
-void build_param_table(const NcModelConfig& cfg, std::vector<ParamEntry>& table, int64_t* total);
-void fill_param_info(NcParamInfo* info, const char* name, const ParamEntry& e, int param_index);
-
 // Workspaces (workspace.cpp).
 // head: also allocate the chunk of logits the loss head works in (not needed by the KV cache).
 int32_t workspace_ensure(NcModel* m, Workspace& ws, int64_t rows, bool train, bool head = true);
-// Lazily allocated model state (model.cpp).
+// Lazily allocated model state (model.cpp, optimizer.cpp).
 int32_t ensure_grads(NcModel* m);
 int32_t ensure_optim_state(NcModel* m);
 
-// The shared forward pass (model.cpp): embeddings, blocks, final norm into ws.xf.
-// With a cache, keys/values are appended to it at `pos0` and attention reads the whole prefix.
+// The passes (model.cpp). forward_body: embeddings, blocks, final norm into ws.xf; with a cache,
+// keys/values are appended to it at `pos0` and attention reads the whole prefix.
 int32_t forward_body(NcModel* m, Workspace& ws, const int32_t* tokens, int64_t B, int64_t T, int64_t pos0,
                      NcKVCache* cache);
-// Validates B, T and token ids for training/eval calls.
-int32_t check_tokens(const NcModel* m, const int32_t* tokens, int64_t n, const char* what);
+// From ws.dxn = dLoss/d(final norm output) to the parameter gradients (accumulated).
+int32_t backward_body(NcModel* m, Workspace& ws, const int32_t* tokens, int64_t B, int64_t T);
+// lm_head + softcap + CE over ws.xf, chunk by chunk, with row r's gradient scaled by ws.dscale[r]:
+// per-row losses into ws.losses, dW_lm_head accumulated, ws.dxn written.
+void head_train(NcModel* m, Workspace& ws, const int32_t* targets, int64_t N);
+// No gradients: per-row losses [N] and, when argmax is not null, each row's argmax [N].
+void head_scores(NcModel* m, Workspace& ws, const int32_t* targets, int64_t N, float* losses, int32_t* argmax);
+// Softcapped logits out [B, V] of rows rows[b] of xf (gathered into scratch [B, C] first).
+void logits_of_rows(NcModel* m, const float* xf, const int64_t* rows, int64_t B, float* scratch, float* out);
 
 }  // namespace nc

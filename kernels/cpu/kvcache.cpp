@@ -2,17 +2,42 @@
 // `batch` rows of up to `max_len` positions, [L, batch, max_len, Hkv*D]. Prefill runs the shared
 // forward pass over T new tokens per row at the cache position (rotary positions start there; the
 // attention sees the cached prefix plus a causal window over the new tokens), writes their k/v into the
-// cache, and returns the last token's logits per row; decode is prefill with T = 1.
+// cache, and returns the last token's logits per row; decode is prefill with T = 1. The sampling
+// variants choose each row's next token from those logits inside the library (sampling.cpp).
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <vector>
 
+#include "checks.h"
 #include "errors.h"
-#include "gemm.h"
 #include "internal.h"
 #include "ops.h"
 
 using namespace nc;
+
+namespace {
+
+// Runs T tokens per row through the model at the cache position (which advances by T) and writes each
+// row's last softcapped logits [B, V] to out. The caller holds the thread and profile scopes.
+int32_t append(NcModel* m, NcKVCache* c, const int32_t* tokens, int32_t B, int32_t T, float* out) {
+  NC_CHECK_NOT_NULL(m->ctx, c);
+  NC_CHECK_NOT_NULL(m->ctx, tokens);
+  NC_REQUIRE(m->ctx, c->model == m, NC_ERR_INVALID_ARGUMENT, "the KV cache belongs to another model");
+  NC_TRY(check_cache_append(m->ctx, c->batch, c->max_len, c->pos, B, T));
+  const int64_t N = (int64_t)B * T;
+  NC_TRY(check_tokens(m->ctx, m->cfg, tokens, N, "tokens"));
+  Workspace& ws = c->ws;
+  NC_TRY(workspace_ensure(m, ws, N, false, false));
+  NC_TRY(forward_body(m, ws, tokens, B, T, c->pos, c));
+  std::vector<int64_t> last((size_t)B);
+  for (int64_t b = 0; b < B; b++) last[(size_t)b] = b * T + T - 1;
+  logits_of_rows(m, ws.xf, last.data(), B, ws.act4, out);  // act4 holds N*4C >= B*C floats
+  c->pos += T;
+  return NC_OK;
+}
+
+}  // namespace
 
 extern "C" {
 
@@ -85,34 +110,42 @@ NC_API int32_t nc_model_prefill(NcModel* m, NcKVCache* c, const int32_t* tokens,
                                 float* out_logits_last) {
   NC_CHECK_NOT_NULL(nullptr, m);
   return nc_guard(m->ctx, [&]() -> int32_t {
-    NC_CHECK_NOT_NULL(m->ctx, c);
-    NC_CHECK_NOT_NULL(m->ctx, tokens);
     NC_CHECK_NOT_NULL(m->ctx, out_logits_last);
-    NC_REQUIRE(m->ctx, c->model == m, NC_ERR_INVALID_ARGUMENT, "the KV cache belongs to another model");
-    NC_REQUIRE(m->ctx, B == c->batch, NC_ERR_INVALID_ARGUMENT, "B = %d must equal the cache batch %d", B, c->batch);
-    NC_REQUIRE(m->ctx, T >= 1, NC_ERR_OUT_OF_RANGE, "T = %d must be >= 1", T);
-    NC_REQUIRE(m->ctx, (int64_t)c->pos + T <= c->max_len, NC_ERR_OUT_OF_RANGE,
-               "KV cache full: position %d + %d tokens exceeds max_len %d", c->pos, T, c->max_len);
-    const int64_t N = (int64_t)B * T;
-    NC_TRY(check_tokens(m, tokens, N, "tokens"));
     ThreadScope threads(m->ctx);
     ProfileScope profile(m);
-    Workspace& ws = c->ws;
-    NC_TRY(workspace_ensure(m, ws, N, false, false));
-    NC_TRY(forward_body(m, ws, tokens, B, T, c->pos, c));
-    const int64_t C = m->C, V = m->V;
-    float* last = ws.act4;  // [B, C] gathered last rows (act4 holds N*4C >= B*C floats)
-    for (int64_t b = 0; b < B; b++) std::memcpy(last + b * C, ws.xf + (b * T + T - 1) * C, sizeof(float) * (size_t)C);
-    gemm(false, true, (int64_t)B, V, C, 1.0f, last, C, m->wp(m->idx_lm_head()), C, 0.0f, out_logits_last, V);
-    softcap_apply(out_logits_last, (int64_t)B * V, m->cfg.softcap);
-    c->pos += T;
-    return NC_OK;
+    return append(m, c, tokens, B, T, out_logits_last);
   });
 }
 
 NC_API int32_t nc_model_decode(NcModel* m, NcKVCache* c, const int32_t* tokens, float* out_logits) {
   NC_CHECK_NOT_NULL(nullptr, c);
   return nc_model_prefill(m, c, tokens, c->batch, 1, out_logits);
+}
+
+NC_API int32_t nc_model_prefill_sample(NcModel* m, NcKVCache* c, const int32_t* tokens, int32_t B, int32_t T,
+                                       const NcSampling* sampling, const uint64_t* seeds, int32_t* out_tokens,
+                                       float* out_logprobs) {
+  NC_CHECK_NOT_NULL(nullptr, m);
+  return nc_guard(m->ctx, [&]() -> int32_t {
+    NC_CHECK_NOT_NULL(m->ctx, out_tokens);
+    NC_TRY(validate_sampling(m->ctx, sampling, seeds));
+    NC_CHECK_NOT_NULL(m->ctx, c);
+    if (!c->logits.p && !c->logits.alloc((int64_t)c->batch * m->V, false))
+      NC_FAIL(m->ctx, NC_ERR_OUT_OF_MEMORY, "out of memory for the sampling logits");
+    ThreadScope threads(m->ctx);
+    ProfileScope profile(m);
+    NC_TRY(append(m, c, tokens, B, T, c->logits.p));
+    PhaseTimer timer(profile.prof, &NcProfile::sampling_seconds);
+    sample_rows(c->logits.p, B, m->V, sampling->temperature, sampling->top_k, seeds, c->pos, out_tokens,
+                out_logprobs);
+    return NC_OK;
+  });
+}
+
+NC_API int32_t nc_model_decode_sample(NcModel* m, NcKVCache* c, const int32_t* tokens, const NcSampling* sampling,
+                                      const uint64_t* seeds, int32_t* out_tokens, float* out_logprobs) {
+  NC_CHECK_NOT_NULL(nullptr, c);
+  return nc_model_prefill_sample(m, c, tokens, c->batch, 1, sampling, seeds, out_tokens, out_logprobs);
 }
 
 }  // extern "C"

@@ -8,56 +8,21 @@
 // y = x W^T (GEMM NoTrans/Trans), dx = dy W, and dW += dy^T x.
 // The head is chunked over rows: logits for Workspace::chunk_rows rows at a time (512 at vocab 65536)
 // go through softcap+CE and straight back through lm_head, so the [N, V] logits never exist in full.
+// This file has the passes and the model's lifetime; train.cpp and eval.cpp the calls built on them.
 #include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <memory>
-#include <vector>
 
+#include "checks.h"
 #include "errors.h"
 #include "gemm.h"
 #include "internal.h"
 #include "ops.h"
 
 namespace nc {
-
-int32_t check_tokens(const NcModel* m, const int32_t* tokens, int64_t n, const char* what) {
-  int64_t bad = -1;
-  for (int64_t i = 0; i < n; i++) {
-    if (tokens[i] < 0 || tokens[i] >= m->cfg.vocab_size) {
-      bad = i;
-      break;
-    }
-  }
-  NC_REQUIRE(m->ctx, bad < 0, NC_ERR_OUT_OF_RANGE, "%s[%lld] = %d is not a token id in [0, %d)", what, (long long)bad,
-             bad < 0 ? 0 : tokens[bad], m->cfg.vocab_size);
-  return NC_OK;
-}
-
-static int32_t check_targets(const NcModel* m, const int32_t* targets, int64_t n, int64_t* n_valid) {
-  int64_t bad = -1, valid = 0;
-  for (int64_t i = 0; i < n; i++) {
-    if (targets[i] < -1 || targets[i] >= m->cfg.vocab_size) {
-      bad = i;
-      break;
-    }
-    valid += targets[i] >= 0;
-  }
-  NC_REQUIRE(m->ctx, bad < 0, NC_ERR_OUT_OF_RANGE, "targets[%lld] = %d is neither -1 nor a token id in [0, %d)",
-             (long long)bad, bad < 0 ? 0 : targets[bad], m->cfg.vocab_size);
-  *n_valid = valid;
-  return NC_OK;
-}
-
-static int32_t check_batch(const NcModel* m, int32_t B, int32_t T) {
-  NC_REQUIRE(m->ctx, B >= 1 && B <= m->cfg.max_batch, NC_ERR_OUT_OF_RANGE, "B = %d must be in [1, max_batch = %d]", B,
-             m->cfg.max_batch);
-  NC_REQUIRE(m->ctx, T >= 1 && T <= m->cfg.sequence_len, NC_ERR_OUT_OF_RANGE,
-             "T = %d must be in [1, sequence_len = %d]", T, m->cfg.sequence_len);
-  return NC_OK;
-}
 
 int32_t ensure_grads(NcModel* m) {
   if (m->g.p) return NC_OK;
@@ -125,7 +90,7 @@ int32_t forward_body(NcModel* m, Workspace& ws, const int32_t* tokens, int64_t B
 }
 
 // Backward from ws.dxn = dLoss/d(final norm output) to the parameter gradients (accumulated).
-static int32_t backward_body(NcModel* m, Workspace& ws, const int32_t* tokens, int64_t B, int64_t T) {
+int32_t backward_body(NcModel* m, Workspace& ws, const int32_t* tokens, int64_t B, int64_t T) {
   const int64_t N = B * T, C = m->C, QKV = m->QKV, F = m->F, H = m->H, Hkv = m->Hkv, D = m->D;
   NcProfile* prof = tl_profile;
   const AttnShape shape{B, T, H, Hkv, D, 0};
@@ -164,9 +129,7 @@ static int32_t backward_body(NcModel* m, Workspace& ws, const int32_t* tokens, i
   return NC_OK;
 }
 
-// lm_head + softcap + CE over ws.xf, chunk by chunk. With grad: accumulates dW_lm_head and writes
-// ws.dxn = dLoss/dxf. Per-row losses go to `losses` [N].
-static void head(NcModel* m, Workspace& ws, const int32_t* targets, int64_t N, float dscale, float* losses, bool grad) {
+void head_train(NcModel* m, Workspace& ws, const int32_t* targets, int64_t N) {
   const int64_t C = m->C, V = m->V;
   const int ilm = m->idx_lm_head();
   NcProfile* prof = tl_profile;
@@ -175,19 +138,16 @@ static void head(NcModel* m, Workspace& ws, const int32_t* targets, int64_t N, f
     gemm(false, true, rows, V, C, 1.0f, ws.xf + r0 * C, C, m->wp(ilm), C, 0.0f, ws.logits, V);
     {
       PhaseTimer timer(prof, &NcProfile::head_seconds);
-      softcap_ce(ws.logits, targets + r0, rows, V, m->cfg.softcap, losses + r0, dscale, grad);
+      softcap_ce_scaled(ws.logits, targets + r0, rows, V, m->cfg.softcap, ws.losses + r0, ws.dscale + r0);
     }
-    if (grad) {
-      gemm(true, false, V, C, rows, 1.0f, ws.logits, V, ws.xf + r0 * C, C, 1.0f, m->gp(ilm), C);
-      gemm(false, false, rows, C, V, 1.0f, ws.logits, V, m->wp(ilm), C, 0.0f, ws.dxn + r0 * C, C);
-    }
+    gemm(true, false, V, C, rows, 1.0f, ws.logits, V, ws.xf + r0 * C, C, 1.0f, m->gp(ilm), C);
+    gemm(false, false, rows, C, V, 1.0f, ws.logits, V, m->wp(ilm), C, 0.0f, ws.dxn + r0 * C, C);
   }
 }
 
-// Scores without gradients over ws.xf, chunk by chunk: per-row losses [N] and, when argmax is not
-// null, the argmax of each row's softcapped logits [N]. The chunk is softcapped once, so the argmax sees
-// exactly the values whose cross-entropy is taken (softcap_ce with cap 0 then only does the CE).
-static void head_scores(NcModel* m, Workspace& ws, const int32_t* targets, int64_t N, float* losses, int32_t* argmax) {
+// The chunk is softcapped once, so the argmax sees exactly the values whose cross-entropy is taken
+// (softcap_ce with cap 0 then only does the CE).
+void head_scores(NcModel* m, Workspace& ws, const int32_t* targets, int64_t N, float* losses, int32_t* argmax) {
   const int64_t C = m->C, V = m->V;
   NcProfile* prof = tl_profile;
   for (int64_t r0 = 0; r0 < N; r0 += ws.chunk_rows) {
@@ -198,6 +158,13 @@ static void head_scores(NcModel* m, Workspace& ws, const int32_t* targets, int64
     softcap_ce(ws.logits, targets + r0, rows, V, 0.0f, losses + r0, 0.0f, false);
     if (argmax) row_argmax(ws.logits, rows, V, argmax + r0);
   }
+}
+
+void logits_of_rows(NcModel* m, const float* xf, const int64_t* rows, int64_t B, float* scratch, float* out) {
+  const int64_t C = m->C;
+  for (int64_t b = 0; b < B; b++) std::memcpy(scratch + b * C, xf + rows[b] * C, sizeof(float) * (size_t)C);
+  gemm(false, true, B, m->V, C, 1.0f, scratch, C, m->wp(m->idx_lm_head()), C, 0.0f, out, m->V);
+  softcap_apply(out, B * m->V, m->cfg.softcap);
 }
 
 }  // namespace nc
@@ -212,19 +179,11 @@ NC_API int32_t nc_model_create(NcContext* ctx, const NcModelConfig* config, NcMo
     NC_CHECK_NOT_NULL(ctx, out_model);
     *out_model = nullptr;
     NC_TRY(validate_config(ctx, config));
+    NC_TRY(require_compute_dtype(ctx, *config, 1u << NC_DTYPE_F32, "cpu"));
     std::unique_ptr<NcModel> owner(new NcModel());
     NcModel* m = owner.get();
     m->ctx = ctx;
-    m->cfg = *config;
-    m->V = config->vocab_size;
-    m->C = config->n_embd;
-    m->L = config->n_layer;
-    m->H = config->n_head;
-    m->Hkv = config->n_kv_head;
-    m->D = m->C / m->H;
-    m->QKV = (m->H + 2 * m->Hkv) * m->D;
-    m->F = 4 * m->C;
-    build_param_table(*config, m->params, &m->n_weights);
+    m->build(*config);
     m->rope_len = 10 * (int64_t)config->sequence_len;
     if (!m->w.alloc(m->n_weights, true) || !m->rope_cos.alloc(m->rope_len * m->D / 2, false) ||
         !m->rope_sin.alloc(m->rope_len * m->D / 2, false))
@@ -233,20 +192,6 @@ NC_API int32_t nc_model_create(NcContext* ctx, const NcModelConfig* config, NcMo
     {
       ThreadScope threads(ctx);
       rotary_table(m->rope_cos.p, m->rope_sin.p, m->rope_len, m->D, (double)config->rotary_base);
-    }
-    // Optimizer-state table (memory comes on first use).
-    int64_t off = 0;
-    for (int i = 0; i < (int)m->params.size(); i++) {
-      const ParamEntry& e = m->params[i];
-      if (e.group == NC_GROUP_MATRIX) {
-        m->states.push_back({e.name + ".momentum_buffer", i, off, e.numel});
-        off += e.numel;
-      } else {
-        m->states.push_back({e.name + ".exp_avg", i, off, e.numel});
-        off += e.numel;
-        m->states.push_back({e.name + ".exp_avg_sq", i, off, e.numel});
-        off += e.numel;
-      }
     }
     ctx->live_models++;
     *out_model = owner.release();
@@ -258,177 +203,10 @@ NC_API int32_t nc_model_destroy(NcModel* m) {
   if (!m) return NC_OK;
   int32_t live = m->live_caches.load();
   NC_REQUIRE(m->ctx, live == 0, NC_ERR_STATE, "model still has %d live KV cache(s); destroy them first", live);
+  if (m->comm) m->comm->attached--;
   m->ctx->live_models--;
   delete m;
   return NC_OK;
-}
-
-NC_API int32_t nc_model_get_config(const NcModel* m, NcModelConfig* out) {
-  NC_CHECK_NOT_NULL(nullptr, m);
-  NC_CHECK_NOT_NULL(m->ctx, out);
-  *out = m->cfg;
-  return NC_OK;
-}
-
-NC_API int32_t nc_model_zero_grad(NcModel* m) {
-  NC_CHECK_NOT_NULL(nullptr, m);
-  return nc_guard(m->ctx, [&]() -> int32_t {
-    if (!m->g.p) return ensure_grads(m);  // freshly zeroed
-    ThreadScope threads(m->ctx);
-    float* g = m->g.p;
-    const int64_t n = m->n_weights;
-#pragma omp parallel for schedule(static) if (n >= kMinParallelWork)
-    for (int64_t i = 0; i < n; i++) g[i] = 0.0f;
-    return NC_OK;
-  });
-}
-
-NC_API int32_t nc_model_forward_backward(NcModel* m, const int32_t* inputs, const int32_t* targets, int32_t B,
-                                         int32_t T, float loss_scale, float* out_loss) {
-  NC_CHECK_NOT_NULL(nullptr, m);
-  return nc_guard(m->ctx, [&]() -> int32_t {
-    NC_CHECK_NOT_NULL(m->ctx, inputs);
-    NC_CHECK_NOT_NULL(m->ctx, targets);
-    NC_CHECK_NOT_NULL(m->ctx, out_loss);
-    NC_REQUIRE(m->ctx, std::isfinite(loss_scale), NC_ERR_INVALID_ARGUMENT, "loss_scale must be finite");
-    NC_TRY(check_batch(m, B, T));
-    const int64_t N = (int64_t)B * T;
-    int64_t n_valid = 0;
-    NC_TRY(check_tokens(m, inputs, N, "inputs"));
-    NC_TRY(check_targets(m, targets, N, &n_valid));
-    ThreadScope threads(m->ctx);
-    ProfileScope profile(m);
-    NC_TRY(ensure_grads(m));
-    Workspace& ws = m->train_ws;
-    NC_TRY(workspace_ensure(m, ws, N, true));
-    *out_loss = 0.0f;
-    if (n_valid == 0) return NC_OK;
-    NC_TRY(forward_body(m, ws, inputs, B, T, 0, nullptr));
-    head(m, ws, targets, N, loss_scale / (float)n_valid, ws.losses, true);
-    double sum = 0;
-    for (int64_t i = 0; i < N; i++) sum += ws.losses[i];
-    NC_TRY(backward_body(m, ws, inputs, B, T));
-    *out_loss = (float)(sum / (double)n_valid);
-    return NC_OK;
-  });
-}
-
-NC_API int32_t nc_model_forward_losses(NcModel* m, const int32_t* inputs, const int32_t* targets, int32_t B, int32_t T,
-                                       float* out_losses) {
-  NC_CHECK_NOT_NULL(nullptr, m);
-  return nc_guard(m->ctx, [&]() -> int32_t {
-    NC_CHECK_NOT_NULL(m->ctx, inputs);
-    NC_CHECK_NOT_NULL(m->ctx, targets);
-    NC_CHECK_NOT_NULL(m->ctx, out_losses);
-    NC_TRY(check_batch(m, B, T));
-    const int64_t N = (int64_t)B * T;
-    int64_t n_valid = 0;
-    NC_TRY(check_tokens(m, inputs, N, "inputs"));
-    NC_TRY(check_targets(m, targets, N, &n_valid));
-    ThreadScope threads(m->ctx);
-    ProfileScope profile(m);
-    Workspace& ws = m->eval_ws;
-    NC_TRY(workspace_ensure(m, ws, N, false));
-    NC_TRY(forward_body(m, ws, inputs, B, T, 0, nullptr));
-    head(m, ws, targets, N, 0.0f, out_losses, false);
-    return NC_OK;
-  });
-}
-
-NC_API int32_t nc_model_forward_logits(NcModel* m, const int32_t* inputs, int32_t B, int32_t T, float* out_logits) {
-  NC_CHECK_NOT_NULL(nullptr, m);
-  return nc_guard(m->ctx, [&]() -> int32_t {
-    NC_CHECK_NOT_NULL(m->ctx, inputs);
-    NC_CHECK_NOT_NULL(m->ctx, out_logits);
-    NC_TRY(check_batch(m, B, T));
-    const int64_t N = (int64_t)B * T;
-    NC_TRY(check_tokens(m, inputs, N, "inputs"));
-    ThreadScope threads(m->ctx);
-    ProfileScope profile(m);
-    Workspace& ws = m->eval_ws;
-    NC_TRY(workspace_ensure(m, ws, N, false));
-    NC_TRY(forward_body(m, ws, inputs, B, T, 0, nullptr));
-    gemm(false, true, N, m->V, m->C, 1.0f, ws.xf, m->C, m->wp(m->idx_lm_head()), m->C, 0.0f, out_logits, m->V);
-    softcap_apply(out_logits, N * m->V, m->cfg.softcap);
-    return NC_OK;
-  });
-}
-
-NC_API int32_t nc_model_forward_scores(NcModel* m, const int32_t* inputs, const int32_t* targets, int32_t B, int32_t T,
-                                       float* out_losses, int32_t* out_argmax) {
-  NC_CHECK_NOT_NULL(nullptr, m);
-  return nc_guard(m->ctx, [&]() -> int32_t {
-    NC_CHECK_NOT_NULL(m->ctx, inputs);
-    NC_CHECK_NOT_NULL(m->ctx, targets);
-    NC_CHECK_NOT_NULL(m->ctx, out_losses);
-    NC_TRY(check_batch(m, B, T));
-    const int64_t N = (int64_t)B * T;
-    int64_t n_valid = 0;
-    NC_TRY(check_tokens(m, inputs, N, "inputs"));
-    NC_TRY(check_targets(m, targets, N, &n_valid));
-    ThreadScope threads(m->ctx);
-    ProfileScope profile(m);
-    Workspace& ws = m->eval_ws;
-    NC_TRY(workspace_ensure(m, ws, N, false));
-    NC_TRY(forward_body(m, ws, inputs, B, T, 0, nullptr));
-    head_scores(m, ws, targets, N, out_losses, out_argmax);
-    return NC_OK;
-  });
-}
-
-NC_API int32_t nc_model_forward_logits_at(NcModel* m, const int32_t* inputs, int32_t B, int32_t T,
-                                          const int32_t* positions, float* out_logits) {
-  NC_CHECK_NOT_NULL(nullptr, m);
-  return nc_guard(m->ctx, [&]() -> int32_t {
-    NC_CHECK_NOT_NULL(m->ctx, inputs);
-    NC_CHECK_NOT_NULL(m->ctx, positions);
-    NC_CHECK_NOT_NULL(m->ctx, out_logits);
-    NC_TRY(check_batch(m, B, T));
-    NC_TRY(check_tokens(m, inputs, (int64_t)B * T, "inputs"));
-    int32_t last = 0;
-    for (int32_t b = 0; b < B; b++) {
-      NC_REQUIRE(m->ctx, positions[b] >= 0 && positions[b] < T, NC_ERR_OUT_OF_RANGE,
-                 "positions[%d] = %d must be in [0, T = %d)", b, positions[b], T);
-      last = std::max(last, positions[b]);
-    }
-    // Causal attention: positions after the last requested one change nothing, so they are not computed.
-    const int64_t Tp = (int64_t)last + 1, C = m->C, V = m->V;
-    std::vector<int32_t> packed;
-    const int32_t* tokens = inputs;
-    if (Tp < T) {
-      packed.resize((size_t)(B * Tp));
-      for (int64_t b = 0; b < B; b++)
-        std::memcpy(packed.data() + b * Tp, inputs + b * T, sizeof(int32_t) * (size_t)Tp);
-      tokens = packed.data();
-    }
-    ThreadScope threads(m->ctx);
-    ProfileScope profile(m);
-    Workspace& ws = m->eval_ws;
-    NC_TRY(workspace_ensure(m, ws, B * Tp, false, false));
-    NC_TRY(forward_body(m, ws, tokens, B, Tp, 0, nullptr));
-    float* rows = ws.act4;  // [B, C] gathered rows (act4 holds N*4C >= B*C floats)
-    for (int64_t b = 0; b < B; b++)
-      std::memcpy(rows + b * C, ws.xf + (b * Tp + positions[b]) * C, sizeof(float) * (size_t)C);
-    gemm(false, true, (int64_t)B, V, C, 1.0f, rows, C, m->wp(m->idx_lm_head()), C, 0.0f, out_logits, V);
-    softcap_apply(out_logits, (int64_t)B * V, m->cfg.softcap);
-    return NC_OK;
-  });
-}
-
-NC_API int32_t nc_model_grad_norm(NcModel* m, double* out_norm) {
-  NC_CHECK_NOT_NULL(nullptr, m);
-  return nc_guard(m->ctx, [&]() -> int32_t {
-    NC_CHECK_NOT_NULL(m->ctx, out_norm);
-    NC_TRY(ensure_grads(m));
-    ThreadScope threads(m->ctx);
-    const float* g = m->g.p;
-    const int64_t n = m->n_weights;
-    double ss = 0;
-#pragma omp parallel for reduction(+ : ss) schedule(static) if (n >= kMinParallelWork)
-    for (int64_t i = 0; i < n; i++) ss += (double)g[i] * (double)g[i];
-    *out_norm = std::sqrt(ss);
-    return NC_OK;
-  });
 }
 
 NC_API int32_t nc_model_get_profile(const NcModel* m, NcProfile* out) {

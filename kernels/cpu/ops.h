@@ -77,6 +77,11 @@ void relu2_backward(T* dh, const T* dout, const T* h, int64_t n);  // dh = dout 
 // softcap <= 0 means no cap.
 template <typename T>
 void softcap_ce(T* logits, const int32_t* targets, int64_t rows, int64_t V, T softcap, T* losses, T dscale, bool grad);
+// The training form with one gradient scale per row: logits are overwritten by row_dscale[r] * dloss/dz
+// (zero rows for ignored targets); losses as above.
+template <typename T>
+void softcap_ce_scaled(T* logits, const int32_t* targets, int64_t rows, int64_t V, T softcap, T* losses,
+                       const T* row_dscale);
 template <typename T>
 void softcap_apply(T* logits, int64_t n, T softcap);
 // argmax[r] = index of the largest logit of row r (the lowest index on ties).
@@ -89,6 +94,13 @@ struct AdamHyper {
   int64_t t;  // step count after this step (1 on the first)
 };
 void adamw_update(float* p, const float* g, float* m, float* v, int64_t n, const AdamHyper& h);
+
+// sampling.cpp -----------------------------------------------------------------------------------
+// One token per row of softcapped logits [rows, V] by nanochat.h's sampling rule (row r draws the
+// uniform of seeds[r] at position pos; seeds may be null when temperature is 0); out_logprobs (may be
+// null): the chosen token's log_softmax over the whole row.
+void sample_rows(const float* logits, int64_t rows, int64_t V, float temperature, int32_t top_k, const uint64_t* seeds,
+                 int64_t pos, int32_t* out_tokens, float* out_logprobs);
 
 // muon.cpp ---------------------------------------------------------------------------------------
 int64_t muon_scratch_floats(int64_t rows, int64_t cols);

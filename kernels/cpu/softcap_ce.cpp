@@ -3,7 +3,7 @@
 // Fused per row so the [rows, V] logits are read a few times and never stored twice:
 //   pass 1: l = softcap(z) in place, row max;   pass 2: sum exp(l - max), lse = max + log(sum);
 //   loss = lse - l[target];   backward: dz = dscale * (softmax(l) - onehot) * (1 - (l/cap)^2).
-// dscale carries the 1/n_valid of the mean and the caller's loss_scale.
+// dscale carries the 1/n_valid of the mean and the caller's loss_scale (or, per row, weight / normalizer).
 #include <omp.h>
 
 #include <algorithm>
@@ -64,8 +64,10 @@ static float ce_row(float* z, int64_t V, int32_t target, float cap, float dscale
   return ce_row_f32(z, V, target, cap, dscale, grad);
 }
 
+// row_dscale null: every row's gradient is scaled by dscale.
 template <typename T>
-void softcap_ce(T* logits, const int32_t* targets, int64_t rows, int64_t V, T softcap, T* losses, T dscale, bool grad) {
+static void softcap_ce_rows(T* logits, const int32_t* targets, int64_t rows, int64_t V, T softcap, T* losses, T dscale,
+                            const T* row_dscale, bool grad) {
 #pragma omp parallel for schedule(static) if (rows * V >= kMinParallelWork)
   for (int64_t r = 0; r < rows; r++) {
     T* z = logits + r * V;
@@ -74,8 +76,19 @@ void softcap_ce(T* logits, const int32_t* targets, int64_t rows, int64_t V, T so
       if (grad) std::fill(z, z + V, (T)0);
       continue;
     }
-    losses[r] = ce_row(z, V, targets[r], softcap, dscale, grad);
+    losses[r] = ce_row(z, V, targets[r], softcap, row_dscale ? row_dscale[r] : dscale, grad);
   }
+}
+
+template <typename T>
+void softcap_ce(T* logits, const int32_t* targets, int64_t rows, int64_t V, T softcap, T* losses, T dscale, bool grad) {
+  softcap_ce_rows(logits, targets, rows, V, softcap, losses, dscale, (const T*)nullptr, grad);
+}
+
+template <typename T>
+void softcap_ce_scaled(T* logits, const int32_t* targets, int64_t rows, int64_t V, T softcap, T* losses,
+                       const T* row_dscale) {
+  softcap_ce_rows(logits, targets, rows, V, softcap, losses, (T)0, row_dscale, true);
 }
 
 NC_HOT_CLONES static void softcap_apply_f32(float* x, int64_t n, float cap) {
@@ -110,6 +123,8 @@ void row_argmax(const T* logits, int64_t rows, int64_t V, int32_t* argmax) {
 
 template void softcap_ce<float>(float*, const int32_t*, int64_t, int64_t, float, float*, float, bool);
 template void softcap_ce<double>(double*, const int32_t*, int64_t, int64_t, double, double*, double, bool);
+template void softcap_ce_scaled<float>(float*, const int32_t*, int64_t, int64_t, float, float*, const float*);
+template void softcap_ce_scaled<double>(double*, const int32_t*, int64_t, int64_t, double, double*, const double*);
 template void softcap_apply<float>(float*, int64_t, float);
 template void softcap_apply<double>(double*, int64_t, double);
 template void row_argmax<float>(const float*, int64_t, int64_t, int32_t*);

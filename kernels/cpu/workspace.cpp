@@ -22,7 +22,7 @@ int32_t workspace_ensure(NcModel* m, Workspace& ws, int64_t rows, bool train, bo
   const int64_t per_layer = N * (C + 1 + QKV + (H + Hkv) + C + H + C + 1 + F);
   int64_t total = nslots * per_layer;
   total += N * C /*x*/ + N * C + N /*x0, r0*/ + N * C + N /*xf, rf*/ + N * F /*act4*/ + chunk * V + N /*losses*/;
-  if (train) total += 3 * N * C + N * QKV;
+  if (train) total += 3 * N * C + N * QKV + N;
   ws.mem.release();
   ws.acts.clear();
   ws.rows = 0;
@@ -60,8 +60,9 @@ int32_t workspace_ensure(NcModel* m, Workspace& ws, int64_t rows, bool train, bo
     ws.dxn = take(N * C);
     ws.datt = take(N * C);
     ws.dqkv = take(N * QKV);
+    ws.dscale = take(N);
   } else {
-    ws.dx = ws.dxn = ws.datt = ws.dqkv = nullptr;
+    ws.dx = ws.dxn = ws.datt = ws.dqkv = ws.dscale = nullptr;
   }
   ws.rows = N;
   ws.chunk_rows = chunk;

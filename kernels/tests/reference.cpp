@@ -167,3 +167,40 @@ void randomize_params(NcModel* model, uint64_t seed, double scale) {
     nc_model_param_write(model, i, f.data(), info.numel);
   }
 }
+
+std::vector<double> ref_newton_schulz(const std::vector<double>& G, int rows, int cols) {
+  const bool tall = rows > cols;
+  const int m = tall ? cols : rows, n = tall ? rows : cols;
+  std::vector<double> X((size_t)(m * n));
+  for (int i = 0; i < rows; i++)
+    for (int j = 0; j < cols; j++) X[(size_t)(tall ? j * rows + i : i * cols + j)] = G[(size_t)(i * cols + j)];
+  double nrm = 0;
+  for (double e : X) nrm += e * e;
+  nrm = std::sqrt(nrm) + 1e-7;
+  for (double& e : X) e /= nrm;
+  const double a = 3.4445, b = -4.7750, c = 2.0315;
+  for (int it = 0; it < 5; it++) {
+    std::vector<double> A((size_t)(m * m), 0.0), Bm((size_t)(m * m), 0.0), Y((size_t)(m * n), 0.0);
+    for (int i = 0; i < m; i++)
+      for (int j = 0; j < m; j++)
+        for (int k = 0; k < n; k++) A[(size_t)(i * m + j)] += X[(size_t)(i * n + k)] * X[(size_t)(j * n + k)];
+    for (int i = 0; i < m; i++)
+      for (int j = 0; j < m; j++) {
+        double s = 0;
+        for (int k = 0; k < m; k++) s += A[(size_t)(i * m + k)] * A[(size_t)(k * m + j)];
+        Bm[(size_t)(i * m + j)] = b * A[(size_t)(i * m + j)] + c * s;
+      }
+    for (int i = 0; i < m; i++)
+      for (int j = 0; j < n; j++) {
+        double s = 0;
+        for (int k = 0; k < m; k++) s += Bm[(size_t)(i * m + k)] * X[(size_t)(k * n + j)];
+        Y[(size_t)(i * n + j)] = a * X[(size_t)(i * n + j)] + s;
+      }
+    X = Y;
+  }
+  std::vector<double> out((size_t)(rows * cols));
+  for (int i = 0; i < rows; i++)
+    for (int j = 0; j < cols; j++) out[(size_t)(i * cols + j)] = X[(size_t)(tall ? j * rows + i : i * cols + j)];
+  return out;
+}
+

@@ -29,3 +29,7 @@ NcModelConfig tiny_config();
 // Fills every parameter (including the ones nanochat inits to zero) with N(0, scale/sqrt(fan_in)) style
 // values so that all gradient paths are exercised.
 void randomize_params(NcModel* model, uint64_t seed, double scale = 1.0);
+
+// Muon's update direction in double: Newton-Schulz 5 of G [rows, cols] (on the transpose when rows > cols,
+// after G /= ||G||_F + 1e-7, coefficients 3.4445, -4.7750, 2.0315), returned as [rows, cols].
+std::vector<double> ref_newton_schulz(const std::vector<double>& G, int rows, int cols);

@@ -6,7 +6,7 @@ import { CHAT_SOURCES, loadChatModel } from "../engine/load.ts";
 import type { GenerateOptions } from "../engine/types.ts";
 import { renderForCompletion } from "../tokenizer/render.ts";
 import type { Stage } from "../checkpoint/checkpoint.ts";
-import { globalOptions, parseIntOption, parseNumberOption } from "./context.ts";
+import { deviceOption, globalOptions, parseIntOption, parseNumberOption } from "./context.ts";
 
 const HELP = [
   "Commands:",
@@ -88,6 +88,7 @@ export function registerChatCommand(program: Command): void {
     .option("-k, --top-k <k>", "sample among the k likeliest tokens (0: all)", parseIntOption("-k"), 50)
     .option("--max-tokens <n>", "longest answer in tokens", parseIntOption("--max-tokens"), 512)
     .option("--seed <n>", "sampling seed", parseIntOption("--seed"), 42)
+    .addOption(deviceOption())
     .option("--threads <n>", "CPU threads (0: all cores)", parseIntOption("--threads"), 0)
     .action(async (opts, cmd: Command) => {
       const { baseDir } = globalOptions(cmd);
@@ -99,6 +100,7 @@ export function registerChatCommand(program: Command): void {
         source: opts.source,
         modelTag: opts.modelTag,
         step: opts.step,
+        device: opts.device,
         threads: opts.threads,
       });
       try {

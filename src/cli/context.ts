@@ -1,6 +1,7 @@
 // What every command handler gets from the global options: the resolved base directory.
-import { type Command, InvalidArgumentError } from "commander";
+import { type Command, InvalidArgumentError, Option } from "commander";
 import { resolveBaseDir } from "../common/base_dir.ts";
+import { DEVICE_CHOICES } from "../model/context.ts";
 
 export interface GlobalOptions {
   baseDir: string;
@@ -28,4 +29,13 @@ export function parseNumberOption(flag: string) {
     if (!Number.isFinite(n)) throw new InvalidArgumentError(`${flag} expects a number, got "${value}"`);
     return n;
   };
+}
+
+/** --device, the same for every command that computes: auto, cpu or cuda. */
+export function deviceOption(): Option {
+  return new Option(
+    "--device <device>",
+    "compute device: cpu, cuda, or auto = cuda when its library loads and sees a GPU, else cpu " +
+      "(NANOCHAT_COMPUTE_LIB names a specific backend library)",
+  ).choices(DEVICE_CHOICES).default("auto");
 }

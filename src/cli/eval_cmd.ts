@@ -8,7 +8,7 @@ import { evalBase } from "../eval/base_eval.ts";
 import { CHAT_TASKS, parseTaskNames } from "../eval/chat_eval.ts";
 import { evalChat } from "../eval/chat_run.ts";
 import { TASK_DATA_ENV } from "../../tasks/mod.ts";
-import { globalOptions, parseIntOption, parseNumberOption } from "./context.ts";
+import { deviceOption, globalOptions, parseIntOption, parseNumberOption } from "./context.ts";
 
 const OFFLINE_NOTE =
   `Offline task data (--task-data-dir, or $${TASK_DATA_ENV}; e.g. shared/data/chat) differs from ` +
@@ -49,6 +49,7 @@ export function registerEvalCommands(program: Command): void {
       parseNumberOption("--split-tokens"),
       20 * 524288,
     )
+    .addOption(deviceOption())
     .option("--threads <n>", "CPU threads (0: all cores)", parseIntOption("--threads"), 0)
     .option("--data-dir <dir>", "read shards from this folder instead of <base>/base_data (bpb)")
     .option("--tokenizer-dir <dir>", "use this tokenizer instead of <base>/tokenizer")
@@ -67,6 +68,7 @@ export function registerEvalCommands(program: Command): void {
         splitTokens: opts.splitTokens,
         maxPerTask: opts.maxPerTask,
         evalBundle: opts.evalBundle,
+        device: opts.device,
         threads: opts.threads,
         tokenizerDir: opts.tokenizerDir,
         openSplit: (split, B, T, tokenizer) => {
@@ -122,6 +124,7 @@ export function registerEvalCommands(program: Command): void {
       "--require-sandbox",
       "refuse to run HumanEval when the bubblewrap sandbox is unavailable (else rlimits only, with a warning)",
     )
+    .addOption(deviceOption())
     .option("--threads <n>", "CPU threads (0: all cores)", parseIntOption("--threads"), 0)
     .option("--tokenizer-dir <dir>", "use this tokenizer instead of <base>/tokenizer")
     .action(async (opts, cmd: Command) => {
@@ -143,6 +146,7 @@ export function registerEvalCommands(program: Command): void {
         maxProblems: opts.maxProblems,
         taskDataDir: opts.taskDataDir,
         requireSandbox: Boolean(opts.requireSandbox),
+        device: opts.device,
         threads: opts.threads,
         tokenizerDir: opts.tokenizerDir,
       });

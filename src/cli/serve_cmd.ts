@@ -7,7 +7,8 @@ import { CHAT_SOURCES, loadChatModel, type LoadedChatModel } from "../engine/loa
 import { createApp } from "../server/app.ts";
 import { type LoadedEngines, ModelCatalog, ModelLoadError, type ModelSpec } from "../server/models.ts";
 import { UI_HTML } from "../ui/page.ts";
-import { globalOptions, parseIntOption, parseNumberOption } from "./context.ts";
+import type { DeviceRequest } from "../model/context.ts";
+import { deviceOption, globalOptions, parseIntOption, parseNumberOption } from "./context.ts";
 
 interface ServeOptions {
   source: Stage;
@@ -22,6 +23,7 @@ interface ServeOptions {
   temperature: number;
   topK: number;
   maxTokens: number;
+  device: DeviceRequest;
   threads?: number;
 }
 
@@ -58,6 +60,7 @@ export function registerServeCommand(program: Command): void {
     .option("-t, --temperature <t>", "default sampling temperature", parseNumberOption("--temperature"), 0.8)
     .option("-k, --top-k <k>", "default top-k (0 = off)", parseIntOption("--top-k"), 50)
     .option("--max-tokens <n>", "default most tokens per reply", parseIntOption("--max-tokens"), 512)
+    .addOption(deviceOption())
     .option(
       "--threads <n>",
       "CPU threads per worker (default: the engine's choice)",
@@ -168,7 +171,15 @@ async function discoverModels(baseDir: string, opts: ServeOptions): Promise<Mode
       load: () =>
         loadReplicas(
           opts.workers,
-          () => loadChatModel({ baseDir, source: stage, modelTag: tag, step, threads: opts.threads }),
+          () =>
+            loadChatModel({
+              baseDir,
+              source: stage,
+              modelTag: tag,
+              step,
+              device: opts.device,
+              threads: opts.threads,
+            }),
         ),
     });
   }

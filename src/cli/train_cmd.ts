@@ -5,7 +5,7 @@ import { UserError } from "../common/errors.ts";
 import { resolveDataDir } from "../data/sources.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { trainBase } from "../train/base_train.ts";
-import { globalOptions, parseIntOption, parseNumberOption } from "./context.ts";
+import { deviceOption, globalOptions, parseIntOption, parseNumberOption } from "./context.ts";
 
 export function registerTrainCommands(program: Command): void {
   const train = program.command("train").description("train the model: base (pretraining)");
@@ -75,7 +75,7 @@ export function registerTrainCommands(program: Command): void {
         "bestfit",
       ]).default("bestfit"),
     )
-    .addOption(new Option("--device <device>", "compute device").choices(["cpu"]).default("cpu"))
+    .addOption(deviceOption())
     .option("--threads <n>", "CPU threads (0: all cores)", int("--threads"), 0)
     .option("--seed <n>", "initialization seed", int("--seed"), 42)
     .option("--peak-flops <x>", "device peak FLOP/s for MFU (default: a CPU estimate)", num("--peak-flops"))

@@ -1,20 +1,41 @@
 // The inference engine: prefill a prompt once, sample one or more continuations token by token with a
 // KV cache, and run the calculator tool when the model writes <|python_start|>expr<|python_end|>
-// (nanochat's Engine.generate with its per-row tool state machine).
+// (nanochat's Engine.generate with its per-row tool state machine). Tokens are chosen inside the compute
+// library (KVCache.prefillSample / decodeSample), so no logits row crosses the FFI per token; each row has
+// its own seed, derived from the request's seed, for the whole generation.
 import { UserError } from "../common/errors.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { useCalculator } from "./calculator.ts";
-import { Rng, sampleToken } from "./sampling.ts";
 import type { ChatEngine, FinishReason, GeneratedPiece, GenerateOptions } from "./types.ts";
 import { Utf8StreamDecoder } from "./utf8_stream.ts";
 
 /** Seed used when GenerateOptions.seed is not given (nanochat's default). */
 export const DEFAULT_SEED = 42;
 
+/** How the cache chooses tokens (src/model/kv_cache.ts SamplingOptions). */
+export interface EngineSampling {
+  temperature: number;
+  topK: number;
+}
+
 /** What the engine needs of a KV cache (src/model/kv_cache.ts KVCache has it). */
 export interface EngineCache {
-  prefill(tokens: Int32Array<ArrayBuffer>, B: number, T: number): Promise<Float32Array>;
-  decode(tokens: Int32Array<ArrayBuffer>): Promise<Float32Array>;
+  /** Appends the tokens without choosing a next one (the logits are not needed). */
+  prefill(tokens: Int32Array<ArrayBuffer>, B: number, T: number): Promise<unknown>;
+  /** Appends the tokens and chooses each row's next token with its seed. */
+  prefillSample(
+    tokens: Int32Array<ArrayBuffer>,
+    B: number,
+    T: number,
+    sampling: EngineSampling,
+    seeds: BigUint64Array<ArrayBuffer>,
+  ): Promise<{ tokens: Int32Array }>;
+  /** Feeds one token per row and chooses each row's next token. */
+  decodeSample(
+    tokens: Int32Array<ArrayBuffer>,
+    sampling: EngineSampling,
+    seeds: BigUint64Array<ArrayBuffer>,
+  ): Promise<{ tokens: Int32Array }>;
   copyFrom(src: EngineCache): void;
   free(): void;
 }
@@ -23,6 +44,15 @@ export interface EngineCache {
 export interface EngineModel {
   readonly config: Readonly<{ vocabSize: number; sequenceLen: number }>;
   createKVCache(batch: number, maxLen: number): EngineCache;
+}
+
+/** The seeds of n rows for a request's seed: row 0 uses the seed itself, so one sample = row 0 of many. */
+export function rowSeeds(seed: number, n: number): BigUint64Array<ArrayBuffer> {
+  const base = BigInt.asUintN(64, BigInt(Math.trunc(seed)));
+  return BigUint64Array.from(
+    { length: n },
+    (_, i) => BigInt.asUintN(64, base + BigInt(i) * 0x9e3779b97f4a7c15n),
+  );
 }
 
 /** Options of Engine.generate: GenerateOptions plus how many rows to sample. */
@@ -161,7 +191,8 @@ export class Engine implements ChatEngine {
       );
     }
     const sp = this.#special;
-    const rng = new Rng(options.seed ?? DEFAULT_SEED);
+    const sampling = { temperature, topK };
+    const seeds = rowSeeds(options.seed ?? DEFAULT_SEED, n);
     const rows: RowState[] = Array.from({ length: n }, () => ({
       forced: [],
       inPython: false,
@@ -174,27 +205,30 @@ export class Engine implements ChatEngine {
     const cacheLen = Math.min(prompt.length + maxTokens, seqLen);
     let cache: EngineCache | null = null;
     try {
-      // prefill once at batch 1, then broadcast the cache to the n rows
       if (signal?.aborted) {
         rows.forEach((r) => r.finish = "aborted");
         return finishes();
       }
       const promptIds = Int32Array.from(prompt);
-      let logits: Float32Array;
-      let firstFromRow0 = false;
+      let next: Int32Array;
       if (n === 1) {
         cache = this.model.createKVCache(1, cacheLen);
-        logits = await cache.prefill(promptIds, 1, prompt.length);
+        next = (await cache.prefillSample(promptIds, 1, prompt.length, sampling, seeds)).tokens;
       } else {
-        const one = this.model.createKVCache(1, prompt.length);
-        try {
-          logits = await one.prefill(promptIds, 1, prompt.length);
-          cache = this.model.createKVCache(n, cacheLen);
-          cache.copyFrom(one);
-        } finally {
-          one.free();
+        // prefill all but the last prompt token once at batch 1, broadcast it to the n rows, then feed the
+        // last token to every row: each row draws its first token with its own seed
+        cache = this.model.createKVCache(n, cacheLen);
+        if (prompt.length > 1) {
+          const one = this.model.createKVCache(1, prompt.length - 1);
+          try {
+            await one.prefill(promptIds.subarray(0, prompt.length - 1), 1, prompt.length - 1);
+            cache.copyFrom(one);
+          } finally {
+            one.free();
+          }
         }
-        firstFromRow0 = true; // every row samples its first token independently from the same logits
+        const last = new Int32Array(n).fill(prompt[prompt.length - 1]);
+        next = (await cache.decodeSample(last, sampling, seeds)).tokens;
       }
       let pos = prompt.length;
       const fed = new Int32Array(n);
@@ -211,16 +245,9 @@ export class Engine implements ChatEngine {
             fed[i] = sp.assistantEnd;
             continue;
           }
-          let token: number;
-          let mask: 0 | 1;
-          if (row.forced.length > 0) {
-            token = row.forced.shift()!;
-            mask = 0;
-          } else {
-            const off = firstFromRow0 ? 0 : i * V;
-            token = sampleToken(logits.subarray(off, off + V), temperature, topK, rng);
-            mask = 1;
-          }
+          const forced = row.forced.length > 0;
+          const token = forced ? row.forced.shift()! : next[i];
+          const mask: 0 | 1 = forced ? 0 : 1;
           fed[i] = token;
           if (token === sp.assistantEnd || token === sp.bos) {
             row.done = true;
@@ -231,11 +258,10 @@ export class Engine implements ChatEngine {
           this.#advanceTool(row, token);
           items.push({ token, mask });
         }
-        firstFromRow0 = false;
         yield items;
         if (rows.every((r) => r.done) || step === maxTokens - 1) break;
         if (pos >= cacheLen) break; // the context is full: the remaining rows end with "length"
-        logits = await cache.decode(fed);
+        next = (await cache.decodeSample(fed, sampling, seeds)).tokens;
         pos++;
       }
       return finishes();

@@ -2,7 +2,8 @@
 import { layout } from "../common/base_dir.ts";
 import { UserError } from "../common/errors.ts";
 import type { GPTConfig } from "../model/config.ts";
-import { ComputeContext, GPT } from "../model/gpt.ts";
+import { ComputeContext, type DeviceRequest } from "../model/context.ts";
+import { GPT } from "../model/gpt.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
 import {
   checkpointDir,
@@ -27,6 +28,8 @@ export interface LoadChatModelOptions {
   modelTag?: string;
   /** Checkpoint step (default: the latest). */
   step?: number;
+  /** cpu, cuda or auto (default: auto). */
+  device?: DeviceRequest;
   /** CPU threads (0 or undefined: all cores). */
   threads?: number;
   /** Tokenizer folder (default: <base>/tokenizer). */
@@ -82,7 +85,7 @@ export async function loadChatModel(opts: LoadChatModelOptions): Promise<LoadedC
         `use the tokenizer it was trained with`,
     );
   }
-  const ctx = ComputeContext.create({ threads: opts.threads ?? 0 });
+  const ctx = ComputeContext.create({ device: opts.device ?? "auto", threads: opts.threads ?? 0 });
   let model: GPT | null = null;
   try {
     model = GPT.create(ctx, config, { maxBatch: opts.maxBatch ?? 1 });

@@ -3,7 +3,7 @@
 import { layout } from "../common/base_dir.ts";
 import { UserError } from "../common/errors.ts";
 import type { GPTConfig } from "../model/config.ts";
-import { ComputeContext, GPT } from "../model/gpt.ts";
+import { ComputeContext, type DeviceRequest, GPT } from "../model/mod.ts";
 import { logReportSection } from "../report/section.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { checkpointDir, findModelTag, loadCheckpoint } from "../checkpoint/checkpoint.ts";
@@ -29,6 +29,8 @@ export interface EvalBaseOptions {
   maxPerTask: number;
   /** CORE bundle folder (default <base>/eval_bundle, downloaded when missing). */
   evalBundle?: string;
+  /** Compute device (cpu, cuda, auto). */
+  device?: DeviceRequest;
   threads: number;
   /** Opens a split's packed batches for bpb (the CLI passes the pretraining loader). */
   openSplit?: (split: "train" | "val", B: number, T: number, tokenizer: Tokenizer) => {
@@ -64,7 +66,7 @@ export async function evalBase(o: EvalBaseOptions): Promise<EvalBaseResult> {
   }
   const B = o.deviceBatchSize;
   const T = config.sequenceLen;
-  const ctx = ComputeContext.create({ threads: o.threads });
+  const ctx = ComputeContext.create({ device: o.device ?? "auto", threads: o.threads });
   const model = GPT.create(ctx, config, { maxBatch: B });
   const out: EvalBaseResult = {};
   try {

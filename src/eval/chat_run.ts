@@ -6,6 +6,7 @@ import { UserError } from "../common/errors.ts";
 import { writeFileAtomic } from "../common/fs.ts";
 import { findModelTag, type Stage, stageDir } from "../checkpoint/checkpoint.ts";
 import { loadChatModel } from "../engine/load.ts";
+import type { DeviceRequest } from "../model/mod.ts";
 import { logReportSection } from "../report/section.ts";
 import type { Task } from "../../tasks/mod.ts";
 import {
@@ -36,6 +37,8 @@ export interface EvalChatOptions {
   /** Offline task data (default: $NANOCHAT_TASK_DATA_DIR, else download). */
   taskDataDir?: string;
   requireSandbox: boolean;
+  /** Compute device (cpu, cuda, auto). */
+  device?: DeviceRequest;
   threads: number;
   tokenizerDir?: string;
   quiet?: boolean;
@@ -101,6 +104,7 @@ export async function evalChat(o: EvalChatOptions): Promise<EvalChatResult> {
     source: o.source,
     modelTag: o.modelTag,
     step: o.step,
+    device: o.device,
     threads: o.threads,
     tokenizerDir: o.tokenizerDir,
     maxBatch: o.batchSize,

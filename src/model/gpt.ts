@@ -1,69 +1,32 @@
-// nanochat's GPT as a TypeScript object over the compute library: a context, a model with its parameter
-// and optimizer-state tables, training/eval steps, the optimizer step and KV-cache inference. Inputs are
-// validated here first (clear messages), the library checks again. Long calls are nonblocking FFI calls,
-// so the event loop stays free; a model (and its caches) accepts one call at a time.
+// nanochat's GPT as a TypeScript object over the compute library: a model on a compute context, its
+// parameter and optimizer-state tables, training steps (losses read once per optimizer step), the
+// per-token weighted backward, evaluation calls, the optimizer step and KV caches. Inputs are validated
+// here first (clear messages), the library checks again. Long calls are nonblocking FFI calls, so the event
+// loop stays free; a model (and its caches) accepts one call at a time (CallGate).
+import { checkWith, computeLibrary, handleFrom, handleSlot } from "../../ffi/compute.ts";
 import {
-  check,
-  compute,
-  handleFrom,
-  handleSlot,
-  NC_CONTEXT_PROFILE,
+  type ComputeDtype,
+  LOSS_STATS_SIZE,
+  type NcLossStats,
   type NcParamCounts,
-  type NcParamInfo,
   type NcProfile,
-  packContextConfig,
   packModelConfig,
-  packOptimStep,
-  PARAM_INFO_SIZE,
+  PROFILE_SIZE,
+  unpackLossStats,
   unpackParamCounts,
-  unpackParamInfo,
   unpackProfile,
-} from "../../ffi/compute.ts";
+} from "../../ffi/compute_structs.ts";
 import { UserError } from "../common/errors.ts";
+import { CallGate } from "./call_gate.ts";
+import type { Communicator } from "./comm.ts";
 import { type GPTConfig, validateConfig } from "./config.ts";
-import { destroyHolder, type Holder, live, newHolder, registry } from "./handles.ts";
+import type { ComputeContext } from "./context.ts";
+import { type Holder, live, newHolder, own, release } from "./handles.ts";
 import { KVCache } from "./kv_cache.ts";
+import { type OptimStepOptions, packStep } from "./optim_step.ts";
+import { type ParamInfo, readTable } from "./tables.ts";
 
-export { KVCache };
-
-export type { NcParamCounts, NcProfile };
-
-/** One row of the parameter table (or of the optimizer-state table). */
-export interface ParamInfo {
-  /** nanochat state_dict name, e.g. "transformer.h.0.attn.c_q.weight" (or "<param>.exp_avg" for states). */
-  name: string;
-  /** PyTorch shape (nn.Linear weights are [out, in]). */
-  shape: number[];
-  numel: number;
-  /** Row index in its table. */
-  index: number;
-  /** NC_GROUP_*: 0 embedding (AdamW), 1 unembedding (AdamW), 2 matrix (Muon). */
-  group: number;
-  /** The parameter the row belongs to (itself for parameters). */
-  paramIndex: number;
-}
-
-/** One optimizer step's hyperparameters; the schedules live in the caller. */
-export interface OptimStepOptions {
-  /** AdamW lr for lm_head. */
-  lrUnembed: number;
-  /** AdamW lr for transformer.wte. */
-  lrEmbed: number;
-  /** Muon lr for the transformer.h matrices. */
-  lrMatrix: number;
-  /** Muon momentum (0.85 -> 0.95 warmup in nanochat). */
-  muonMomentum: number;
-  /** AdamW beta1, default 0.8. */
-  beta1?: number;
-  /** AdamW beta2, default 0.95. */
-  beta2?: number;
-  /** AdamW eps, default 1e-10. */
-  eps?: number;
-  /** AdamW decoupled weight decay, default 0. */
-  weightDecay?: number;
-  /** Every gradient is multiplied by this first (clipping), default 1. */
-  gradScale?: number;
-}
+export type { NcLossStats as LossStats, NcParamCounts, NcProfile, OptimStepOptions, ParamInfo };
 
 /** Everything the optimizer holds, for an exact checkpoint/resume. */
 export interface OptimizerState {
@@ -71,65 +34,6 @@ export interface OptimizerState {
   step: number;
   /** One tensor per row of the optimizer-state table, in table order. */
   tensors: Float32Array[];
-}
-
-// ---------------------------------------------------------------------------------------------------
-
-/** Options of ComputeContext.create. */
-export interface ContextOptions {
-  /** Worker threads for long calls; 0 (default) = the OpenMP default. */
-  threads?: number;
-  /** Seed for device-side randomness (unused on CPU). */
-  seed?: number | bigint;
-  /** Collect per-phase timings (read with GPT.profile()). */
-  profile?: boolean;
-}
-
-/** A compute context: the device, its thread pool and error reporting. Models are created on it. */
-export class ComputeContext {
-  readonly #holder: Holder;
-
-  private constructor(holder: Holder) {
-    this.#holder = holder;
-    registry.register(this, holder, holder);
-  }
-
-  /** Creates a context on the CPU backend. */
-  static create(opts: ContextOptions = {}): ComputeContext {
-    const threads = opts.threads ?? 0;
-    if (!Number.isInteger(threads) || threads < 0) {
-      throw new UserError(`threads must be a non-negative integer, got ${threads}`);
-    }
-    const lib = compute();
-    const slot = handleSlot();
-    const cfg = packContextConfig({
-      numThreads: threads,
-      seed: opts.seed ?? 0,
-      flags: opts.profile ? NC_CONTEXT_PROFILE : 0,
-    });
-    check(lib.nc_context_create(cfg, slot), "creating the compute context");
-    const ptr = handleFrom(slot, "creating the compute context");
-    return new ComputeContext(newHolder(ptr, (p) => compute().nc_context_destroy(p), null));
-  }
-
-  /** The raw handle (for the bindings in this module). */
-  get handle(): Deno.PointerObject {
-    return live(this.#holder, "the compute context");
-  }
-
-  /** @internal the lifetime holder, the parent of this context's models. */
-  get holder(): Holder {
-    return this.#holder;
-  }
-
-  /** Destroys the context; every model created on it must have been freed first. Idempotent. */
-  destroy(): void {
-    const p = this.#holder.ptr;
-    if (p === null) return;
-    check(compute().nc_context_destroy(p), "destroying the compute context", null);
-    this.#holder.ptr = null;
-    registry.unregister(this.#holder);
-  }
 }
 
 /** Options of GPT.create. */
@@ -140,15 +44,20 @@ export interface GPTOptions {
   rotaryBase?: number;
   /** Logit softcap, 15 in nanochat; 0 disables. */
   softcap?: number;
+  /** "f32" (default, every device) or "bf16": bf16 compute with fp32 master weights (CUDA). */
+  computeDtype?: ComputeDtype;
 }
 
-/** Parameter and FLOP counts of a config as the library computes them (nothing allocated). */
+/** Parameter and FLOP counts of a config as the library computes them (nothing allocated, no device). */
 export function libraryParamCounts(config: GPTConfig): NcParamCounts {
   validateConfig(config);
   const out = new Uint8Array(48);
-  check(
-    compute().nc_count_params(packModelConfig({ ...config, maxBatch: 1 }), out),
+  const lib = computeLibrary("cpu").symbols;
+  checkWith(
+    lib,
+    lib.nc_count_params(packModelConfig({ ...config, maxBatch: 1 }), out),
     "counting parameters",
+    null,
   );
   return unpackParamCounts(out);
 }
@@ -159,23 +68,26 @@ export class GPT {
   readonly config: Readonly<GPTConfig>;
   /** Largest B of training/eval calls. */
   readonly maxBatch: number;
+  /** The compute dtype ("bf16" only where the device runs it). */
+  readonly computeDtype: ComputeDtype;
   /** The context the model lives on. */
   readonly context: ComputeContext;
   readonly #holder: Holder;
+  readonly #gate: CallGate;
   readonly #params: ParamInfo[];
   #states: ParamInfo[] | undefined;
-  #busy: string | null = null;
-  readonly #f32 = new Float32Array(1);
   readonly #f64 = new Float64Array(1);
   readonly #i64 = new BigInt64Array(1);
 
-  private constructor(ctx: ComputeContext, config: GPTConfig, maxBatch: number, holder: Holder) {
+  private constructor(ctx: ComputeContext, config: GPTConfig, opts: GPTOptions, holder: Holder) {
     this.context = ctx;
     this.config = Object.freeze({ ...config });
-    this.maxBatch = maxBatch;
+    this.maxBatch = opts.maxBatch;
+    this.computeDtype = opts.computeDtype ?? "f32";
     this.#holder = holder;
-    registry.register(this, holder, holder);
-    this.#params = this.#readTable("nc_model_num_params", "nc_model_param_info", "parameter table");
+    own(this, holder);
+    this.#gate = new CallGate(ctx.lib, () => ctx.handle);
+    this.#params = readTable(this.#gate, this.handle, "params");
   }
 
   /** Allocates a model (weights zero: call initWeights or write every parameter before use). */
@@ -185,17 +97,12 @@ export class GPT {
     if (!Number.isInteger(maxBatch) || maxBatch < 1) {
       throw new UserError(`maxBatch must be a positive integer, got ${maxBatch}`);
     }
-    const lib = compute();
+    const lib = ctx.lib.symbols;
     const slot = handleSlot();
-    const cfg = packModelConfig({
-      ...config,
-      maxBatch,
-      rotaryBase: opts.rotaryBase,
-      softcap: opts.softcap,
-    });
-    check(lib.nc_model_create(ctx.handle, cfg, slot), "creating the model", ctx.handle);
+    const cfg = packModelConfig({ ...config, ...opts, maxBatch });
+    checkWith(lib, lib.nc_model_create(ctx.handle, cfg, slot), "creating the model", ctx.handle);
     const ptr = handleFrom(slot, "creating the model");
-    return new GPT(ctx, config, maxBatch, newHolder(ptr, (p) => compute().nc_model_destroy(p), ctx.holder));
+    return new GPT(ctx, config, opts, newHolder(ptr, (p) => lib.nc_model_destroy(p), ctx));
   }
 
   /** The raw handle. */
@@ -203,18 +110,10 @@ export class GPT {
     return live(this.#holder, "the model");
   }
 
-  /** @internal the lifetime holder, the parent of this model's KV caches. */
-  get holder(): Holder {
-    return this.#holder;
-  }
-
   /** Frees the model and its KV caches. Idempotent; fails while a call is in flight. */
   free(): void {
     if (this.#holder.ptr === null) return;
-    this.#idle("free");
-    const status = destroyHolder(this.#holder);
-    check(status, "freeing the model", this.context.handle);
-    registry.unregister(this.#holder);
+    this.#gate.sync("freeing the model", () => release(this.#holder));
   }
 
   // ---- parameters ---------------------------------------------------------------------------------
@@ -238,70 +137,75 @@ export class GPT {
 
   /** A copy of parameter `i` (index or name), row-major fp32. */
   readParam(i: number | string, out?: Float32Array<ArrayBuffer>): Float32Array<ArrayBuffer> {
-    const p = this.#param(i);
-    const dst = this.#outBuffer(out, p.numel, `parameter ${p.name}`);
-    this.#idle("readParam");
-    check(
-      compute().nc_model_param_read(this.handle, p.index, dst, BigInt(p.numel)),
+    const p = this.#row(this.#params, i, "parameter");
+    const dst = outBuffer(out, p.numel, `parameter ${p.name}`);
+    this.#gate.sync(
       `reading ${p.name}`,
-      this.context.handle,
+      (s) => s.nc_model_param_read(this.handle, p.index, dst, BigInt(p.numel)),
     );
     return dst;
   }
 
   /** Overwrites parameter `i` (index or name) with `data` (numel values). */
   writeParam(i: number | string, data: Float32Array<ArrayBuffer>): void {
-    const p = this.#param(i);
-    this.#lengthIs(data, p.numel, `data for ${p.name}`);
-    this.#idle("writeParam");
-    check(
-      compute().nc_model_param_write(this.handle, p.index, data, BigInt(p.numel)),
+    const p = this.#row(this.#params, i, "parameter");
+    lengthIs(data, p.numel, `data for ${p.name}`);
+    this.#gate.sync(
       `writing ${p.name}`,
-      this.context.handle,
+      (s) => s.nc_model_param_write(this.handle, p.index, data, BigInt(p.numel)),
     );
   }
 
   /** The accumulated gradient of parameter `i` (zeros before the first backward). */
   readGrad(i: number | string): Float32Array<ArrayBuffer> {
-    const p = this.#param(i);
+    const p = this.#row(this.#params, i, "parameter");
     const dst = new Float32Array(p.numel);
-    this.#idle("readGrad");
-    check(
-      compute().nc_model_grad_read(this.handle, p.index, dst, BigInt(p.numel)),
+    this.#gate.sync(
       `reading the gradient of ${p.name}`,
-      this.context.handle,
+      (s) => s.nc_model_grad_read(this.handle, p.index, dst, BigInt(p.numel)),
     );
     return dst;
   }
 
   /** nanochat's init (documented, reproducible RNG): same seed, same weights. */
   initWeights(seed: number | bigint): void {
-    this.#idle("initWeights");
-    check(
-      compute().nc_model_init_weights(this.handle, BigInt.asUintN(64, BigInt(seed))),
-      "initializing weights",
-      this.context.handle,
-    );
+    const s = BigInt.asUintN(64, BigInt(seed));
+    this.#gate.sync("initializing weights", (lib) => lib.nc_model_init_weights(this.handle, s));
   }
 
   /** initWeights on a worker thread (seconds for large models). */
   initWeightsAsync(seed: number | bigint): Promise<void> {
     const s = BigInt.asUintN(64, BigInt(seed));
-    return this.#run("initializing weights", () => compute().nc_model_init_weights_async(this.handle, s));
+    return this.#gate.run("initializing weights", (lib) => lib.nc_model_init_weights_async(this.handle, s));
   }
 
-  // ---- training and evaluation --------------------------------------------------------------------
+  // ---- training -----------------------------------------------------------------------------------
 
-  /** Clears the accumulated gradients. */
+  /** Clears the accumulated gradients and the loss statistics. */
   zeroGrad(): void {
-    this.#idle("zeroGrad");
-    check(compute().nc_model_zero_grad(this.handle), "zeroing gradients", this.context.handle);
+    this.#gate.sync("zeroing gradients", (s) => s.nc_model_zero_grad(this.handle));
   }
 
   /**
-   * One micro-batch: returns the mean cross-entropy over targets != -1 (unscaled) and accumulates
-   * grad += d(loss * lossScale)/dparams.
+   * One micro-batch: accumulates grad += d(loss * lossScale)/dparams, where loss is the mean
+   * cross-entropy over targets != -1; the loss stays in the library (lossStats, once per step).
    */
+  backward(
+    inputs: Int32Array<ArrayBuffer>,
+    targets: Int32Array<ArrayBuffer>,
+    B: number,
+    T: number,
+    lossScale = 1,
+  ): Promise<void> {
+    this.#checkBatch(inputs, targets, B, T);
+    if (!Number.isFinite(lossScale)) throw new UserError(`lossScale must be finite, got ${lossScale}`);
+    return this.#gate.run(
+      "forward/backward",
+      (s) => s.nc_model_forward_backward(this.handle, inputs, targets, B, T, lossScale),
+    );
+  }
+
+  /** backward, then this micro-batch's loss (unscaled) from the loss statistics. */
   async forwardBackward(
     inputs: Int32Array<ArrayBuffer>,
     targets: Int32Array<ArrayBuffer>,
@@ -309,15 +213,61 @@ export class GPT {
     T: number,
     lossScale = 1,
   ): Promise<number> {
-    this.#checkBatch(inputs, targets, B, T);
-    if (!Number.isFinite(lossScale)) throw new UserError(`lossScale must be finite, got ${lossScale}`);
-    const out = new Float32Array(1);
-    await this.#run(
-      "forward/backward",
-      () => compute().nc_model_forward_backward(this.handle, inputs, targets, B, T, lossScale, out),
-    );
-    return out[0];
+    await this.backward(inputs, targets, B, T, lossScale);
+    return this.lossStats().lastLoss;
   }
+
+  /**
+   * The per-token weighted backward (RL: weights are advantages, any sign): accumulates the gradient of
+   * sum(weights[i] * CE_i over targets != -1) / normalizer.
+   */
+  backwardWeighted(
+    inputs: Int32Array<ArrayBuffer>,
+    targets: Int32Array<ArrayBuffer>,
+    weights: Float32Array<ArrayBuffer>,
+    B: number,
+    T: number,
+    normalizer: number,
+  ): Promise<void> {
+    this.#checkBatch(inputs, targets, B, T);
+    if (!(weights instanceof Float32Array)) throw new UserError("weights must be a Float32Array");
+    lengthIs(weights, B * T, "weights (B*T)");
+    const bad = weights.findIndex((w) => !Number.isFinite(w));
+    if (bad >= 0) throw new UserError(`weights[${bad}] = ${weights[bad]} must be finite`);
+    if (!(Number.isFinite(normalizer) && normalizer > 0)) {
+      throw new UserError(`normalizer must be a finite number > 0, got ${normalizer}`);
+    }
+    return this.#gate.run(
+      "weighted forward/backward",
+      (s) => s.nc_model_forward_backward_weighted(this.handle, inputs, targets, weights, B, T, normalizer),
+    );
+  }
+
+  /** The losses of the backward calls since the last zeroGrad (lossSum / calls = their mean). */
+  lossStats(): NcLossStats {
+    const out = new Uint8Array(LOSS_STATS_SIZE);
+    this.#gate.sync("reading the loss statistics", (s) => s.nc_model_loss_stats(this.handle, out));
+    return unpackLossStats(out);
+  }
+
+  /** L2 norm of all accumulated gradients (for clipping: gradScale = min(1, clip / (norm + 1e-6))). */
+  gradNorm(): number {
+    this.#gate.sync("gradient norm", (s) => s.nc_model_grad_norm(this.handle, this.#f64));
+    return this.#f64[0];
+  }
+
+  /** Makes gradNorm and optimStep reduce over `comm` (before the first optimizer step), or detaches. */
+  attachComm(comm: Communicator | null): void {
+    if (comm !== null && comm.context !== this.context) {
+      throw new UserError("the communicator was created on another compute context than the model");
+    }
+    this.#gate.sync(
+      "attaching the communicator",
+      (s) => s.nc_model_attach_comm(this.handle, comm?.handle ?? null),
+    );
+  }
+
+  // ---- evaluation ---------------------------------------------------------------------------------
 
   /** Per-token cross-entropy [B*T], 0 where the target is -1 (no gradients). */
   async forwardLosses(
@@ -328,10 +278,10 @@ export class GPT {
     out?: Float32Array<ArrayBuffer>,
   ): Promise<Float32Array<ArrayBuffer>> {
     this.#checkBatch(inputs, targets, B, T);
-    const dst = this.#outBuffer(out, B * T, "losses");
-    await this.#run(
+    const dst = outBuffer(out, B * T, "losses");
+    await this.#gate.run(
       "forward (losses)",
-      () => compute().nc_model_forward_losses(this.handle, inputs, targets, B, T, dst),
+      (s) => s.nc_model_forward_losses(this.handle, inputs, targets, B, T, dst),
     );
     return dst;
   }
@@ -344,10 +294,10 @@ export class GPT {
     out?: Float32Array<ArrayBuffer>,
   ): Promise<Float32Array<ArrayBuffer>> {
     this.#checkBatch(inputs, null, B, T);
-    const dst = this.#outBuffer(out, B * T * this.config.vocabSize, "logits");
-    await this.#run(
+    const dst = outBuffer(out, B * T * this.config.vocabSize, "logits");
+    await this.#gate.run(
       "forward (logits)",
-      () => compute().nc_model_forward_logits(this.handle, inputs, B, T, dst),
+      (s) => s.nc_model_forward_logits(this.handle, inputs, B, T, dst),
     );
     return dst;
   }
@@ -365,9 +315,9 @@ export class GPT {
     this.#checkBatch(inputs, targets, B, T);
     const losses = new Float32Array(B * T);
     const argmax = new Int32Array(B * T);
-    await this.#run(
+    await this.#gate.run(
       "forward (scores)",
-      () => compute().nc_model_forward_scores(this.handle, inputs, targets, B, T, losses, argmax),
+      (s) => s.nc_model_forward_scores(this.handle, inputs, targets, B, T, losses, argmax),
     );
     return { losses, argmax };
   }
@@ -381,87 +331,60 @@ export class GPT {
   ): Promise<Float32Array<ArrayBuffer>> {
     this.#checkBatch(inputs, null, B, T);
     if (!(positions instanceof Int32Array)) throw new UserError("positions must be an Int32Array");
-    this.#lengthIs(positions, B, "positions (B)");
+    lengthIs(positions, B, "positions (B)");
     const bad = positions.findIndex((p) => p < 0 || p >= T);
     if (bad >= 0) throw new UserError(`positions[${bad}] = ${positions[bad]} must be in [0, T=${T})`);
     const out = new Float32Array(B * this.config.vocabSize);
-    await this.#run(
+    await this.#gate.run(
       "forward (logits at positions)",
-      () => compute().nc_model_forward_logits_at(this.handle, inputs, B, T, positions, out),
+      (s) => s.nc_model_forward_logits_at(this.handle, inputs, B, T, positions, out),
     );
     return out;
-  }
-
-  /** L2 norm of all accumulated gradients (for clipping: gradScale = min(1, clip / (norm + 1e-6))). */
-  gradNorm(): number {
-    this.#idle("gradNorm");
-    check(compute().nc_model_grad_norm(this.handle, this.#f64), "gradient norm", this.context.handle);
-    return this.#f64[0];
   }
 
   // ---- optimizer ----------------------------------------------------------------------------------
 
   /** One Muon + AdamW step with this step's values; gradients are read, not cleared. */
   optimStep(o: OptimStepOptions): Promise<void> {
-    const step = {
-      lrEmbedding: o.lrEmbed,
-      lrUnembedding: o.lrUnembed,
-      lrMatrix: o.lrMatrix,
-      muonMomentum: o.muonMomentum,
-      adamBeta1: o.beta1 ?? 0.8,
-      adamBeta2: o.beta2 ?? 0.95,
-      adamEps: o.eps ?? 1e-10,
-      weightDecay: o.weightDecay ?? 0,
-      gradScale: o.gradScale ?? 1,
-    };
-    for (const [k, v] of Object.entries(step)) {
-      if (typeof v !== "number" || !Number.isFinite(v)) {
-        return Promise.reject(new UserError(`optimizer step: ${k} must be a finite number, got ${v}`));
-      }
+    let buf: Uint8Array<ArrayBuffer>;
+    try {
+      buf = packStep(o);
+    } catch (err) {
+      return Promise.reject(err);
     }
-    const buf = packOptimStep(step);
-    return this.#run("optimizer step", () => compute().nc_model_optim_step(this.handle, buf));
+    return this.#gate.run("optimizer step", (s) => s.nc_model_optim_step(this.handle, buf));
   }
 
   /** The optimizer-state table: "<param>.exp_avg"/"<param>.exp_avg_sq" (AdamW), "<param>.momentum_buffer" (Muon). */
   optimStates(): ParamInfo[] {
-    this.#states ??= this.#readTable(
-      "nc_model_optim_num_states",
-      "nc_model_optim_state_info",
-      "optimizer-state table",
-    );
+    this.#states ??= readTable(this.#gate, this.handle, "states");
     return this.#states.map((p) => ({ ...p, shape: [...p.shape] }));
   }
 
   /** A copy of optimizer-state row `i`. */
   readOptimState(i: number): Float32Array<ArrayBuffer> {
-    const s = this.#state(i);
+    const s = this.#row(this.optimStates(), i, "optimizer-state");
     const dst = new Float32Array(s.numel);
-    this.#idle("readOptimState");
-    check(
-      compute().nc_model_optim_state_read(this.handle, i, dst, BigInt(s.numel)),
+    this.#gate.sync(
       `reading ${s.name}`,
-      this.context.handle,
+      (lib) => lib.nc_model_optim_state_read(this.handle, i, dst, BigInt(s.numel)),
     );
     return dst;
   }
 
   /** Overwrites optimizer-state row `i`. */
   writeOptimState(i: number, data: Float32Array<ArrayBuffer>): void {
-    const s = this.#state(i);
-    this.#lengthIs(data, s.numel, `data for ${s.name}`);
-    this.#idle("writeOptimState");
-    check(
-      compute().nc_model_optim_state_write(this.handle, i, data, BigInt(s.numel)),
+    const s = this.#row(this.optimStates(), i, "optimizer-state");
+    lengthIs(data, s.numel, `data for ${s.name}`);
+    this.#gate.sync(
       `writing ${s.name}`,
-      this.context.handle,
+      (lib) => lib.nc_model_optim_state_write(this.handle, i, data, BigInt(s.numel)),
     );
   }
 
   /** The AdamW step count t. */
   getOptimStep(): number {
-    this.#idle("getOptimStep");
-    check(compute().nc_model_optim_get_step(this.handle, this.#i64), "reading the step", this.context.handle);
+    this.#gate.sync("reading the step", (s) => s.nc_model_optim_get_step(this.handle, this.#i64));
     return Number(this.#i64[0]);
   }
 
@@ -470,12 +393,7 @@ export class GPT {
     if (!Number.isInteger(step) || step < 0) {
       throw new UserError(`optimizer step must be a non-negative integer, got ${step}`);
     }
-    this.#idle("setOptimStep");
-    check(
-      compute().nc_model_optim_set_step(this.handle, BigInt(step)),
-      "setting the step",
-      this.context.handle,
-    );
+    this.#gate.sync("setting the step", (s) => s.nc_model_optim_set_step(this.handle, BigInt(step)));
   }
 
   /** Every optimizer tensor plus the step count, for a checkpoint. */
@@ -510,68 +428,35 @@ export class GPT {
         `KV cache length ${maxLen} exceeds the rotary table (10 x sequence length ${this.config.sequenceLen})`,
       );
     }
-    this.#idle("createKVCache");
     const slot = handleSlot();
-    check(
-      compute().nc_kvcache_create(this.handle, batch, maxLen, slot),
-      "creating the KV cache",
-      this.context.handle,
-    );
+    this.#gate.sync("creating the KV cache", (s) => s.nc_kvcache_create(this.handle, batch, maxLen, slot));
     const ptr = handleFrom(slot, "creating the KV cache");
-    return new KVCache(
-      this,
+    const lib = this.context.lib.symbols;
+    return new KVCache({
+      gate: this.#gate,
+      model: () => this.handle,
+      vocabSize: this.config.vocabSize,
       batch,
       maxLen,
-      newHolder(ptr, (p) => compute().nc_kvcache_destroy(p), this.#holder),
-    );
+      holder: newHolder(ptr, (p) => lib.nc_kvcache_destroy(p), this),
+    });
   }
 
   // ---- profiling ----------------------------------------------------------------------------------
 
   /** Per-phase timings accumulated since the last reset (zeros unless the context profiles). */
   profile(): NcProfile {
-    const out = new Uint8Array(128);
-    this.#idle("profile");
-    check(compute().nc_model_get_profile(this.handle, out), "reading the profile", this.context.handle);
+    const out = new Uint8Array(PROFILE_SIZE);
+    this.#gate.sync("reading the profile", (s) => s.nc_model_get_profile(this.handle, out));
     return unpackProfile(out);
   }
 
   /** Clears the profile. */
   resetProfile(): void {
-    this.#idle("resetProfile");
-    check(compute().nc_model_reset_profile(this.handle), "resetting the profile", this.context.handle);
+    this.#gate.sync("resetting the profile", (s) => s.nc_model_reset_profile(this.handle));
   }
 
-  // ---- internals shared with KVCache --------------------------------------------------------------
-
-  /** @internal Throws unless no call is in flight. */
-  idle(what: string): void {
-    this.#idle(what);
-  }
-
-  /** @internal Runs one nonblocking call, one at a time per model, and checks its status. */
-  run(what: string, call: () => Promise<number>): Promise<void> {
-    return this.#run(what, call);
-  }
-
-  #idle(what: string): void {
-    if (this.#busy !== null) {
-      throw new UserError(`${what}: the model is busy with ${this.#busy}; await it first`);
-    }
-  }
-
-  async #run(what: string, call: () => Promise<number>): Promise<void> {
-    this.#idle(what);
-    const ctx = this.context.handle;
-    this.#busy = what;
-    let status: number;
-    try {
-      status = await call();
-    } finally {
-      this.#busy = null;
-    }
-    check(status, what, ctx);
-  }
+  // ---- checks -------------------------------------------------------------------------------------
 
   #checkBatch(inputs: Int32Array, targets: Int32Array | null, B: number, T: number): void {
     const { sequenceLen } = this.config;
@@ -584,65 +469,34 @@ export class GPT {
       throw new UserError(`sequence length T=${T} must be an integer in [1, ${sequenceLen}] (sequenceLen)`);
     }
     if (!(inputs instanceof Int32Array)) throw new UserError("inputs must be an Int32Array");
-    this.#lengthIs(inputs, B * T, "inputs (B*T)");
+    lengthIs(inputs, B * T, "inputs (B*T)");
     if (targets !== null) {
       if (!(targets instanceof Int32Array)) throw new UserError("targets must be an Int32Array");
-      this.#lengthIs(targets, B * T, "targets (B*T)");
+      lengthIs(targets, B * T, "targets (B*T)");
     }
     // token ranges are left to the library, which checks them before computing anything
   }
 
-  #lengthIs(a: ArrayLike<number>, n: number, what: string): void {
-    if (a.length !== n) throw new UserError(`${what}: expected ${n} values, got ${a.length}`);
-  }
-
-  #outBuffer(out: Float32Array<ArrayBuffer> | undefined, n: number, what: string): Float32Array<ArrayBuffer> {
-    if (out === undefined) return new Float32Array(n);
-    this.#lengthIs(out, n, `output buffer for ${what}`);
-    return out;
-  }
-
-  #param(i: number | string): ParamInfo {
+  #row(rows: ParamInfo[], i: number | string, what: string): ParamInfo {
     const index = typeof i === "string" ? this.paramIndex(i) : i;
-    const p = this.#params[index];
-    if (!Number.isInteger(index) || p === undefined) {
-      throw new UserError(`parameter index ${i} is outside [0, ${this.#params.length})`);
+    const row = rows[index];
+    if (!Number.isInteger(index) || row === undefined) {
+      throw new UserError(`${what} index ${i} is outside [0, ${rows.length})`);
     }
-    return p;
+    return row;
   }
+}
 
-  #state(i: number): ParamInfo {
-    const rows = this.optimStates();
-    const s = rows[i];
-    if (!Number.isInteger(i) || s === undefined) {
-      throw new UserError(`optimizer-state index ${i} is outside [0, ${rows.length})`);
-    }
-    return s;
-  }
+function lengthIs(a: ArrayLike<number>, n: number, what: string): void {
+  if (a.length !== n) throw new UserError(`${what}: expected ${n} values, got ${a.length}`);
+}
 
-  #readTable(
-    countFn: "nc_model_num_params" | "nc_model_optim_num_states",
-    infoFn: "nc_model_param_info" | "nc_model_optim_state_info",
-    what: string,
-  ): ParamInfo[] {
-    const lib = compute();
-    const n = new Int32Array(1);
-    check(lib[countFn](this.handle, n), `reading the ${what}`, this.context.handle);
-    const buf = new Uint8Array(PARAM_INFO_SIZE);
-    const rows: ParamInfo[] = [];
-    for (let i = 0; i < n[0]; i++) {
-      buf.fill(0);
-      check(lib[infoFn](this.handle, i, buf), `reading the ${what}`, this.context.handle);
-      const info: NcParamInfo = unpackParamInfo(buf);
-      rows.push({
-        name: info.name,
-        shape: info.shape,
-        numel: info.numel,
-        index: i,
-        group: info.group,
-        paramIndex: info.paramIndex,
-      });
-    }
-    return rows;
-  }
+function outBuffer(
+  out: Float32Array<ArrayBuffer> | undefined,
+  n: number,
+  what: string,
+): Float32Array<ArrayBuffer> {
+  if (out === undefined) return new Float32Array(n);
+  lengthIs(out, n, `output buffer for ${what}`);
+  return out;
 }

@@ -4,7 +4,8 @@
 import { UserError } from "../common/errors.ts";
 import { formatDuration } from "../common/fs.ts";
 import { configFromDepth, countParams, flopsPerToken, type GPTConfig } from "../model/config.ts";
-import { ComputeContext, GPT } from "../model/gpt.ts";
+import { ComputeContext, type DeviceRequest } from "../model/context.ts";
+import { GPT } from "../model/gpt.ts";
 import { MetricsRecorder } from "../report/metrics.ts";
 import { logReportSection } from "../report/section.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
@@ -20,7 +21,7 @@ import { evaluateBpb } from "../eval/bpb.ts";
 import { evaluateCore, gptScorer } from "../eval/core.ts";
 import { resolveBundle } from "../eval/core_bundle.ts";
 import { expectedShapes, modelTensors, optimTensors, restoreModel } from "../checkpoint/model_io.ts";
-import { cpuPeakFlops } from "./peak_flops.ts";
+import { cpuPeakFlops, gpuPeakFlops } from "./peak_flops.ts";
 import { greedyContinuation, SAMPLE_PROMPTS } from "./samples.ts";
 import { adamwLrScale, gradAccumSteps, lrMultiplier, muonMomentum, trainingHorizon } from "./schedule.ts";
 
@@ -58,6 +59,8 @@ export interface BaseTrainOptions {
   modelTag: string;
   resume: boolean;
   packing: Packing;
+  /** cpu, cuda or auto. */
+  device: DeviceRequest;
   threads: number;
   seed: number;
   peakFlops?: number;
@@ -96,7 +99,15 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
   if (numIterations < 1) throw new UserError(`the horizon gives ${numIterations} iterations: raise it`);
   const modelTag = o.modelTag || `d${o.depth}`;
   const ckptDir = checkpointDir(o.baseDir, "base", modelTag);
-  const peak = o.peakFlops ?? cpuPeakFlops(o.threads > 0 ? o.threads : navigator.hardwareConcurrency);
+  const ctx = ComputeContext.create({ device: o.device, threads: o.threads, seed: o.seed });
+  // nanochat trains in bf16 autocast on CUDA: here bf16 compute with fp32 master weights where the device
+  // runs it, fp32 elsewhere (the CPU)
+  const computeDtype = ctx.device.computeDtypes.includes("bf16") ? "bf16" : "f32";
+  const peak = o.peakFlops ??
+    (ctx.device.kind === "cuda"
+      ? gpuPeakFlops(ctx.device.name)
+      : cpuPeakFlops(o.threads > 0 ? o.threads : navigator.hardwareConcurrency));
+  console.log(`device ${ctx.describe()}, ${computeDtype} compute`);
   console.log(
     `model d${o.depth}: ${params.total.toLocaleString("en-US")} params, ${
       flopsTok.toExponential(3)
@@ -110,8 +121,7 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
   let coreMetric: number | undefined;
 
   // ---- native model, initialized or resumed
-  const ctx = ComputeContext.create({ threads: o.threads, seed: o.seed });
-  const model = GPT.create(ctx, config, { maxBatch: B });
+  const model = GPT.create(ctx, config, { maxBatch: B, computeDtype });
   let startStep = 0;
   let loaderState: LoaderState | undefined;
   let loop: LoopState = { smoothTrainLoss: 0, minValBpb: Infinity, totalTrainingTime: 0 };
@@ -233,13 +243,12 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
       if (last || periodicSave || stopRequested) await save(step);
       if (last || stopRequested) break;
 
-      // one optimizer step over gradAccum micro-batches
+      // one optimizer step over gradAccum micro-batches; their losses are read once, after the last
       const t0 = performance.now();
-      let lossSum = 0;
       for (let micro = 0; micro < gradAccum; micro++) {
         const batch = await train.next();
         if (batch === null) throw new Error("the training loader ended (it should loop over epochs)");
-        lossSum += await model.forwardBackward(
+        await model.backward(
           batch.inputs as Int32Array<ArrayBuffer>,
           batch.targets as Int32Array<ArrayBuffer>,
           B,
@@ -247,7 +256,8 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
           1 / gradAccum,
         );
       }
-      const loss = lossSum / gradAccum;
+      const stats = model.lossStats();
+      const loss = stats.lossSum / stats.calls;
       let gradScale = 1;
       if (o.gradClip > 0) {
         const norm = model.gradNorm();

@@ -24,14 +24,14 @@ export async function greedyContinuation(
   const room = model.config.sequenceLen - ids.length;
   const steps = Math.max(0, Math.min(maxTokens, room));
   const cache = model.createKVCache(1, ids.length + steps);
+  const greedy = { temperature: 0, topK: 0 };
+  const seeds = new BigUint64Array(1);
   try {
-    let logits = await cache.prefill(Int32Array.from(ids), 1, ids.length);
     const out: number[] = [];
+    let next = (await cache.prefillSample(Int32Array.from(ids), 1, ids.length, greedy, seeds)).tokens;
     for (let i = 0; i < steps; i++) {
-      let best = 0;
-      for (let v = 1; v < logits.length; v++) if (logits[v] > logits[best]) best = v;
-      out.push(best);
-      if (i + 1 < steps) logits = await cache.decode(Int32Array.of(best));
+      out.push(next[0]);
+      if (i + 1 < steps) next = (await cache.decodeSample(next, greedy, seeds)).tokens;
     }
     return tok.decode(out);
   } finally {

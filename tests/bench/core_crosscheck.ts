@@ -10,7 +10,7 @@ import { checkpointDir, findModelTag, latestCheckpoint } from "../../src/checkpo
 import { restoreModel } from "../../src/checkpoint/model_io.ts";
 import { loadCheckpoint } from "../../src/checkpoint/checkpoint.ts";
 import type { GPTConfig } from "../../src/model/config.ts";
-import { ComputeContext, GPT } from "../../src/model/gpt.ts";
+import { ComputeContext, GPT } from "../../src/model/mod.ts";
 import { Tokenizer } from "../../src/tokenizer/tokenizer.ts";
 import { evaluateCore, gptScorer } from "../../src/eval/core.ts";
 import { openBundle } from "../../src/eval/core_bundle.ts";

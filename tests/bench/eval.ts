@@ -7,7 +7,7 @@
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { configFromDepth, countParams, flopsPerToken, type GPTConfig } from "../../src/model/config.ts";
-import { ComputeContext, GPT } from "../../src/model/gpt.ts";
+import { ComputeContext, GPT } from "../../src/model/mod.ts";
 import { metaFile, modelFile, saveCheckpoint } from "../../src/checkpoint/checkpoint.ts";
 import { modelTensors } from "../../src/checkpoint/model_io.ts";
 import { iterTrainingText } from "../../src/data/parquet.ts";

@@ -9,7 +9,7 @@
 // download is needed.
 import { fileURLToPath } from "node:url";
 import { configFromDepth } from "../../src/model/config.ts";
-import { ComputeContext, GPT } from "../../src/model/gpt.ts";
+import { ComputeContext, GPT } from "../../src/model/mod.ts";
 import { Engine } from "../../src/engine/engine.ts";
 import { runCompletion } from "../../src/server/generate.ts";
 import { createApp } from "../../src/server/app.ts";

@@ -187,7 +187,7 @@ TEST(Model, ForwardMatchesDoubleReference) {
   EXPECT_LT(rel_err(cast_vec<double>(losses), ref_losses), 1e-5);
   EXPECT_EQ(losses[3], 0.0f);
   float loss = 0;
-  NC_ASSERT_OK(nc_model_forward_backward(m.m, in.data(), tg.data(), B, T, 1.0f, &loss));
+  NC_ASSERT_OK(fwd_bwd(m.m, in.data(), tg.data(), B, T, 1.0f, &loss));
   EXPECT_NEAR(loss, ref_loss, 1e-5 * ref_loss);
   // smaller B and T use the same buffers
   NC_ASSERT_OK(nc_model_forward_logits(m.m, in.data(), 1, 5, logits.data()));
@@ -208,22 +208,9 @@ TEST(Model, GradientsMatchFiniteDifferencesOfReference) {
   const float loss_scale = 0.5f;
   NC_ASSERT_OK(nc_model_zero_grad(m.m));
   float loss = 0;
-  NC_ASSERT_OK(nc_model_forward_backward(m.m, in.data(), tg.data(), B, T, loss_scale, &loss));
+  NC_ASSERT_OK(fwd_bwd(m.m, in.data(), tg.data(), B, T, loss_scale, &loss));
   RefModel ref = ref_from_model(m.m);
-  int32_t n = 0;
-  nc_model_num_params(m.m, &n);
-  for (int i = 0; i < n; i++) {
-    NcParamInfo info;
-    nc_model_param_info(m.m, i, &info);
-    std::vector<float> g((size_t)info.numel);
-    NC_ASSERT_OK(nc_model_grad_read(m.m, i, g.data(), info.numel));
-    std::vector<double> num = numeric_grad(
-        ref.params[(size_t)i], [&]() { return loss_scale * ref.forward(in.data(), tg.data(), B, T); }, 1e-5);
-    double mx = 0;
-    for (double e : num) mx = std::max(mx, std::fabs(e));
-    EXPECT_GT(mx, 1e-6) << info.name << ": gradient should not vanish";
-    EXPECT_LT(rel_err(cast_vec<double>(g), num), 2e-4) << info.name;
-  }
+  expect_gradients_match(m.m, ref, [&]() { return loss_scale * ref.forward(in.data(), tg.data(), B, T); });
 }
 
 TEST(Model, GradientsAccumulateAndZero) {
@@ -233,9 +220,9 @@ TEST(Model, GradientsAccumulateAndZero) {
   randomize_params(m.m, 9);
   std::vector<int32_t> in = rand_tokens(16, cfg.vocab_size, 5), tg = rand_tokens(16, cfg.vocab_size, 6);
   float loss = 0;
-  NC_ASSERT_OK(nc_model_forward_backward(m.m, in.data(), tg.data(), 2, 8, 1.0f, &loss));
+  NC_ASSERT_OK(fwd_bwd(m.m, in.data(), tg.data(), 2, 8, 1.0f, &loss));
   std::vector<float> g1 = all_grads(m.m);
-  NC_ASSERT_OK(nc_model_forward_backward(m.m, in.data(), tg.data(), 2, 8, 1.0f, &loss));
+  NC_ASSERT_OK(fwd_bwd(m.m, in.data(), tg.data(), 2, 8, 1.0f, &loss));
   std::vector<float> g2 = all_grads(m.m);
   for (float& e : g1) e *= 2;  // every parameter, lm_head and wte included, accumulates
   EXPECT_LT(rel_err(cast_vec<double>(g2), cast_vec<double>(g1)), 1e-6);
@@ -247,7 +234,7 @@ TEST(Model, GradientsAccumulateAndZero) {
   EXPECT_EQ(norm, 0);
   // all targets ignored: loss 0, no gradient
   std::vector<int32_t> none(16, -1);
-  NC_ASSERT_OK(nc_model_forward_backward(m.m, in.data(), none.data(), 2, 8, 1.0f, &loss));
+  NC_ASSERT_OK(fwd_bwd(m.m, in.data(), none.data(), 2, 8, 1.0f, &loss));
   EXPECT_EQ(loss, 0.0f);
   NC_ASSERT_OK(nc_model_grad_norm(m.m, &norm));
   EXPECT_EQ(norm, 0);
@@ -289,12 +276,12 @@ TEST(Model, HeadChunksAndAccumulationAgree) {
   int valid[2] = {0, 0};
   for (int i = 0; i < 2 * T; i++) valid[i / T] += tg[(size_t)i] >= 0;
   float loss_all, loss_row[2];
-  NC_ASSERT_OK(nc_model_forward_backward(m.m, in.data(), tg.data(), 2, T, 1.0f, &loss_all));
+  NC_ASSERT_OK(fwd_bwd(m.m, in.data(), tg.data(), 2, T, 1.0f, &loss_all));
   std::vector<float> g_all = all_grads(m.m);
   NC_ASSERT_OK(nc_model_zero_grad(m.m));
   for (int b = 0; b < 2; b++) {
     const float scale = (float)valid[b] / (float)(valid[0] + valid[1]);
-    NC_ASSERT_OK(nc_model_forward_backward(m.m, in.data() + b * T, tg.data() + b * T, 1, T, scale, &loss_row[b]));
+    NC_ASSERT_OK(fwd_bwd(m.m, in.data() + b * T, tg.data() + b * T, 1, T, scale, &loss_row[b]));
   }
   std::vector<float> g_acc = all_grads(m.m);
   const double mean = ((double)loss_row[0] * valid[0] + (double)loss_row[1] * valid[1]) / (valid[0] + valid[1]);
@@ -321,7 +308,7 @@ TEST(Model, MultithreadedPathsMatchSingleThreadAndReference) {
     Model m(c.ctx, cfg);
     randomize_params(m.m, 10);
     if (k == 0) ref = ref_from_model(m.m);
-    NC_ASSERT_OK(nc_model_forward_backward(m.m, in.data(), tg.data(), B, T, 1.0f, &loss[k]));
+    NC_ASSERT_OK(fwd_bwd(m.m, in.data(), tg.data(), B, T, 1.0f, &loss[k]));
     int32_t n = 0;
     nc_model_num_params(m.m, &n);
     for (int i = 0; i < n; i++) {

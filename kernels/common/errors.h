@@ -1,13 +1,19 @@
-// errors.h — how the CPU backend fails: record a message (with file and line) on the context and in
-// the process-wide slot, then return a status. Nothing here prints, exits or aborts.
+// errors.h — how every backend fails: record a message (with file and line) on the context and in the
+// process-wide slot, then return a status. Nothing here prints, exits or aborts. Shared by all backends:
+// each one keeps an NcErrorSlot in its NcContext and tells this code where (backend.h).
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <new>
 
 #include "nanochat.h"
 
-struct NcContext;
+// One context's last error message.
+struct NcErrorSlot {
+  mutable std::mutex mu;
+  char msg[1024] = {0};
+};
 
 // Formats the message, stores it for `ctx` (may be null) and in the global fallback, returns `status`.
 int32_t nc_record_error(const NcContext* ctx, int32_t status, const char* file, int line, const char* fmt, ...)

@@ -1,6 +1,7 @@
 // errors.cpp — error messages: one slot per context (guarded by its mutex) and one process-wide slot
 // (guarded by a global mutex) for failures without a usable context. Readers get a thread-local copy,
 // so a message read on Deno's main thread cannot be torn by a worker thread writing the next one.
+// Also nc_last_error, nc_status_string and the ABI version calls, which are the same for every backend.
 #include "errors.h"
 
 #include <cstdarg>
@@ -8,7 +9,7 @@
 #include <cstring>
 #include <mutex>
 
-#include "internal.h"
+#include "backend.h"
 
 namespace {
 std::mutex g_err_mu;
@@ -25,8 +26,9 @@ int32_t nc_record_error(const NcContext* ctx, int32_t status, const char* file, 
   std::vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
   va_end(ap);
   if (ctx) {
-    std::lock_guard<std::mutex> lock(ctx->err_mu);
-    std::memcpy(const_cast<NcContext*>(ctx)->err, msg, sizeof msg);
+    NcErrorSlot* slot = nc_error_slot(ctx);
+    std::lock_guard<std::mutex> lock(slot->mu);
+    std::memcpy(slot->msg, msg, sizeof msg);
   }
   {
     std::lock_guard<std::mutex> lock(g_err_mu);
@@ -37,8 +39,9 @@ int32_t nc_record_error(const NcContext* ctx, int32_t status, const char* file, 
 
 extern "C" NC_API const char* nc_last_error(const NcContext* ctx) {
   if (ctx) {
-    std::lock_guard<std::mutex> lock(ctx->err_mu);
-    std::memcpy(tl_err_copy, ctx->err, sizeof tl_err_copy);
+    const NcErrorSlot* slot = nc_error_slot(ctx);
+    std::lock_guard<std::mutex> lock(slot->mu);
+    std::memcpy(tl_err_copy, slot->msg, sizeof tl_err_copy);
   } else {
     std::lock_guard<std::mutex> lock(g_err_mu);
     std::memcpy(tl_err_copy, g_err, sizeof tl_err_copy);
@@ -66,4 +69,14 @@ extern "C" NC_API const char* nc_status_string(int32_t status) {
     default:
       return "unknown status";
   }
+}
+
+extern "C" NC_API int32_t nc_abi_version(void) { return NC_ABI_VERSION; }
+
+extern "C" NC_API int32_t nc_abi_check(int32_t caller_version) {
+  NC_REQUIRE(nullptr, caller_version == NC_ABI_VERSION, NC_ERR_UNSUPPORTED,
+             "the compute library implements ABI version %d, the caller was built for version %d: rebuild one "
+             "of them from the same nanochat.h",
+             NC_ABI_VERSION, caller_version);
+  return NC_OK;
 }

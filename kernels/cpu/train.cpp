@@ -1,0 +1,142 @@
+// train.cpp — the training calls: the plain and the per-token weighted backward (one body: each row's
+// gradient scale is loss_scale / n_valid, or weight / normalizer), the loss statistics they accumulate
+// (read once per optimizer step), zero_grad and the gradient norm.
+#include <cmath>
+
+#include "checks.h"
+#include "errors.h"
+#include "internal.h"
+#include "ops.h"
+
+namespace nc {
+namespace {
+
+// Checks shared by both backward calls; *n_valid = targets != -1.
+int32_t check_train_batch(NcModel* m, const int32_t* inputs, const int32_t* targets, int32_t B, int32_t T,
+                          int64_t* n_valid) {
+  NC_CHECK_NOT_NULL(m->ctx, inputs);
+  NC_CHECK_NOT_NULL(m->ctx, targets);
+  NC_TRY(check_batch(m->ctx, m->cfg, B, T));
+  const int64_t N = (int64_t)B * T;
+  NC_TRY(check_tokens(m->ctx, m->cfg, inputs, N, "inputs"));
+  return check_targets(m->ctx, m->cfg, targets, N, n_valid);
+}
+
+void record_loss(NcModel* m, double loss, int64_t tokens) {
+  m->loss.loss_sum += loss;
+  m->loss.last_loss = loss;
+  m->loss.calls += 1;
+  m->loss.tokens += tokens;
+}
+
+// Forward, the head with the row scales already in ws.dscale, backward. Per-row losses stay in ws.losses.
+int32_t forward_backward_rows(NcModel* m, Workspace& ws, const int32_t* inputs, const int32_t* targets, int64_t B,
+                              int64_t T) {
+  NC_TRY(forward_body(m, ws, inputs, B, T, 0, nullptr));
+  head_train(m, ws, targets, B * T);
+  return backward_body(m, ws, inputs, B, T);
+}
+
+}  // namespace
+}  // namespace nc
+
+using namespace nc;
+
+extern "C" {
+
+NC_API int32_t nc_model_zero_grad(NcModel* m) {
+  NC_CHECK_NOT_NULL(nullptr, m);
+  return nc_guard(m->ctx, [&]() -> int32_t {
+    m->loss = NcLossStats{};
+    if (!m->g.p) return ensure_grads(m);  // freshly zeroed
+    ThreadScope threads(m->ctx);
+    float* g = m->g.p;
+    const int64_t n = m->n_weights;
+#pragma omp parallel for schedule(static) if (n >= kMinParallelWork)
+    for (int64_t i = 0; i < n; i++) g[i] = 0.0f;
+    return NC_OK;
+  });
+}
+
+NC_API int32_t nc_model_forward_backward(NcModel* m, const int32_t* inputs, const int32_t* targets, int32_t B,
+                                         int32_t T, float loss_scale) {
+  NC_CHECK_NOT_NULL(nullptr, m);
+  return nc_guard(m->ctx, [&]() -> int32_t {
+    int64_t n_valid = 0;
+    NC_TRY(check_train_batch(m, inputs, targets, B, T, &n_valid));
+    NC_REQUIRE(m->ctx, std::isfinite(loss_scale), NC_ERR_INVALID_ARGUMENT, "loss_scale must be finite");
+    ThreadScope threads(m->ctx);
+    ProfileScope profile(m);
+    NC_TRY(ensure_grads(m));
+    const int64_t N = (int64_t)B * T;
+    Workspace& ws = m->train_ws;
+    NC_TRY(workspace_ensure(m, ws, N, true));
+    if (n_valid == 0) {
+      record_loss(m, 0.0, 0);
+      return NC_OK;
+    }
+    const float scale = loss_scale / (float)n_valid;
+    for (int64_t i = 0; i < N; i++) ws.dscale[i] = targets[i] >= 0 ? scale : 0.0f;
+    NC_TRY(forward_backward_rows(m, ws, inputs, targets, B, T));
+    double sum = 0;
+    for (int64_t i = 0; i < N; i++) sum += ws.losses[i];
+    record_loss(m, sum / (double)n_valid, n_valid);
+    return NC_OK;
+  });
+}
+
+NC_API int32_t nc_model_forward_backward_weighted(NcModel* m, const int32_t* inputs, const int32_t* targets,
+                                                  const float* weights, int32_t B, int32_t T, double normalizer) {
+  NC_CHECK_NOT_NULL(nullptr, m);
+  return nc_guard(m->ctx, [&]() -> int32_t {
+    int64_t n_valid = 0, n_weighted = 0;
+    NC_TRY(check_train_batch(m, inputs, targets, B, T, &n_valid));
+    NC_CHECK_NOT_NULL(m->ctx, weights);
+    const int64_t N = (int64_t)B * T;
+    NC_TRY(check_weights(m->ctx, weights, targets, N, &n_weighted));
+    NC_REQUIRE(m->ctx, std::isfinite(normalizer) && normalizer > 0, NC_ERR_INVALID_ARGUMENT,
+               "normalizer must be finite and > 0, got %g", normalizer);
+    ThreadScope threads(m->ctx);
+    ProfileScope profile(m);
+    NC_TRY(ensure_grads(m));
+    Workspace& ws = m->train_ws;
+    NC_TRY(workspace_ensure(m, ws, N, true));
+    if (n_weighted == 0) {
+      record_loss(m, 0.0, 0);
+      return NC_OK;
+    }
+    for (int64_t i = 0; i < N; i++) ws.dscale[i] = targets[i] >= 0 ? (float)(weights[i] / normalizer) : 0.0f;
+    NC_TRY(forward_backward_rows(m, ws, inputs, targets, B, T));
+    double sum = 0;
+    for (int64_t i = 0; i < N; i++)
+      if (targets[i] >= 0) sum += (double)weights[i] * ws.losses[i];
+    record_loss(m, sum / normalizer, n_weighted);
+    return NC_OK;
+  });
+}
+
+NC_API int32_t nc_model_loss_stats(NcModel* m, NcLossStats* out) {
+  NC_CHECK_NOT_NULL(nullptr, m);
+  NC_CHECK_NOT_NULL(m->ctx, out);
+  *out = m->loss;
+  return NC_OK;
+}
+
+// With one rank the local gradient is the averaged one; a communicator of more ranks reduces first.
+NC_API int32_t nc_model_grad_norm(NcModel* m, double* out_norm) {
+  NC_CHECK_NOT_NULL(nullptr, m);
+  return nc_guard(m->ctx, [&]() -> int32_t {
+    NC_CHECK_NOT_NULL(m->ctx, out_norm);
+    NC_TRY(ensure_grads(m));
+    ThreadScope threads(m->ctx);
+    const float* g = m->g.p;
+    const int64_t n = m->n_weights;
+    double ss = 0;
+#pragma omp parallel for reduction(+ : ss) schedule(static) if (n >= kMinParallelWork)
+    for (int64_t i = 0; i < n; i++) ss += (double)g[i] * (double)g[i];
+    *out_norm = std::sqrt(ss);
+    return NC_OK;
+  });
+}
+
+}  // extern "C"
