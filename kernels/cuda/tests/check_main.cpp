@@ -109,7 +109,8 @@ int main(int argc, char** argv) {
     std::printf("[%s] %s (%.0f ms)", ok ? "  OK  " : "FAILED", c.name, ms);
     for (const auto& n : run.notes) std::printf("  %s=%.3g", n.first.c_str(), n.second);
     std::printf("\n");
-    for (const std::string& m : run.messages) std::printf("    %s\n", m.c_str());
+    for (size_t i = 0; i < run.messages.size() && i < 10; i++) std::printf("    %s\n", run.messages[i].c_str());
+    if (run.messages.size() > 10) std::printf("    ... and %zu more\n", run.messages.size() - 10);
     json << (passed + failed > 1 ? "," : "") << "\n  {\"name\": \"" << c.name << "\", \"ok\": " << (ok ? "true" : "false")
          << ", \"ms\": " << ms << ", \"notes\": {";
     for (size_t i = 0; i < run.notes.size(); i++)

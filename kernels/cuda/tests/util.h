@@ -3,9 +3,9 @@
 // measures against a double-precision reference.
 //
 // Tolerances in the tests are argued from these facts: a bf16 has 8 significant bits, so rounding a
-// value to bf16 (round to nearest even) moves it by at most 2^-9 = 0.195% of its magnitude; fp32
-// arithmetic is ~6e-8 per operation, and a sum of n fp32 terms accumulates about sqrt(n) * 6e-8
-// relative (n * 6e-8 in the worst case).
+// value to bf16 (round to nearest even) moves it by at most its unit roundoff 2^-8 = 0.39% of its
+// magnitude; fp32 arithmetic is ~6e-8 per operation, and a sum of n fp32 terms accumulates about
+// sqrt(n) * 6e-8 relative (n * 6e-8 in the worst case).
 #pragma once
 
 #include <algorithm>
@@ -15,11 +15,12 @@
 #include <vector>
 
 #include "check.h"
+#include "kernels.h"
 
 namespace nc_test {
 
 using nc::cuda::bf16;
-constexpr double kBf16Half = 1.0 / 512;  // largest relative rounding error of fp32 -> bf16
+constexpr double kBf16Unit = 1.0 / 256;  // unit roundoff of bf16: largest relative error of fp32 -> bf16
 
 inline float bf16_round(float x) { return __bfloat162float(__float2bfloat16(x)); }
 inline uint32_t bits_of(float f) {
