@@ -7,9 +7,7 @@
 # Only what the build needs is unpacked: the compiler, headers and libcudart_static.a. cuBLASLt and
 # cuDNN are loaded at run time (dlopen) from the system or the nvidia-* wheels PyTorch brings, so their
 # large shared libraries are not needed to build. Idempotent: a second run checks a stamp and returns.
-#
-#   bash .ci/cuda_toolchain.sh            # install if needed, print where the toolchain is
-#   bash .ci/cuda_toolchain.sh --print    # only print the folder CMake should use (exit 1 if none)
+# Prints where the toolchain is and, after an install, how long it took.
 set -euo pipefail
 
 CACHE_ROOT="${NANOCHAT_BUILD_CACHE:-$HOME/.cache/nanochat-build}"
@@ -23,7 +21,7 @@ WHEELS=(
 )
 STAMP="$DEST/.complete-$(printf '%s\n' "${WHEELS[@]}" | cksum | cut -d' ' -f1)"
 
-# A system toolkit is used when nvcc 13.0 and every header the build includes sit in one place.
+# A system toolkit is used when nvcc 13.0 and every header the build includes are there.
 system_cuda() {
   local nvcc root
   nvcc=$(command -v nvcc 2>/dev/null || true)
@@ -31,17 +29,11 @@ system_cuda() {
   [ -n "$nvcc" ] || return 1
   "$nvcc" --version 2>/dev/null | grep -q "release 13\.0" || return 1
   root=$(cd "$(dirname "$nvcc")/.." && pwd)
-  for h in cuda_runtime.h cublasLt.h cub/cub.cuh; do
+  for h in cuda_runtime.h cublasLt.h cub/cub.cuh cudnn.h cudnn_frontend.h; do
     [ -e "$root/include/$h" ] || [ -e "$root/include/cccl/$h" ] || return 1
   done
   echo "$root"
 }
-
-if [ "${1:-}" = "--print" ]; then
-  if [ -e "$STAMP" ]; then echo "$DEST"; exit 0; fi
-  system_cuda || exit 1
-  exit 0
-fi
 
 if root=$(system_cuda); then
   echo "cuda toolchain: system CUDA 13.0 at $root"
@@ -57,11 +49,6 @@ if ! python3 -m pip --version >/dev/null 2>&1; then
   echo "installing python3-pip from Debian (to fetch the CUDA wheels)"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip >/dev/null
 fi
-command -v unzip >/dev/null 2>&1 || {
-  echo "installing unzip from Debian"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq unzip >/dev/null
-}
-
 mkdir -p "$CACHE_ROOT"
 work=$(mktemp -d "$CACHE_ROOT/.cuda-install.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -71,20 +58,28 @@ python3 -m pip download --quiet --no-deps --only-binary=:all: --dest "$work/whee
 # Unpack into a staging folder, then move it into place: an interrupted run leaves no half toolchain.
 stage="$work/cuda-13.0"
 mkdir -p "$stage"
-unpack() { # wheel-glob, member patterns...
-  local whl
-  whl=$(ls "$work"/wheels/$1)
-  shift
-  unzip -q -o "$whl" "$@" -d "$stage/raw"
+# unpack WHEEL-GLOB PREFIX...: extracts the members under the given prefixes (keeping file modes).
+unpack() {
+  python3 - "$stage/raw" "$work"/wheels/$1 "${@:2}" <<'PY'
+import os, sys, zipfile
+dest, wheel, prefixes = sys.argv[1], sys.argv[2], tuple(sys.argv[3:])
+with zipfile.ZipFile(wheel) as z:
+    for info in z.infolist():
+        if info.filename.startswith(prefixes) and not info.is_dir():
+            path = z.extract(info, dest)
+            mode = (info.external_attr >> 16) & 0o777
+            if mode:
+                os.chmod(path, mode)
+PY
 }
-unpack 'nvidia_cuda_nvcc-*.whl' 'nvidia/cu13/*'
-unpack 'nvidia_cuda_crt-*.whl' 'nvidia/cu13/*'
-unpack 'nvidia_nvvm-*.whl' 'nvidia/cu13/*'
-unpack 'nvidia_cuda_runtime-*.whl' 'nvidia/cu13/*'
-unpack 'nvidia_cuda_cccl-*.whl' 'nvidia/cu13/*'
-unpack 'nvidia_cublas-*.whl' 'nvidia/cu13/include/*'
-unpack 'nvidia_cudnn_cu13-*.whl' 'nvidia/cudnn/include/*'
-unpack 'nvidia_cudnn_frontend-*.whl' 'include/*'
+unpack 'nvidia_cuda_nvcc-*.whl' nvidia/cu13/
+unpack 'nvidia_cuda_crt-*.whl' nvidia/cu13/
+unpack 'nvidia_nvvm-*.whl' nvidia/cu13/
+unpack 'nvidia_cuda_runtime-*.whl' nvidia/cu13/
+unpack 'nvidia_cuda_cccl-*.whl' nvidia/cu13/
+unpack 'nvidia_cublas-*.whl' nvidia/cu13/include/
+unpack 'nvidia_cudnn_cu13-*.whl' nvidia/cudnn/include/
+unpack 'nvidia_cudnn_frontend-*.whl' include/
 mv "$stage/raw/nvidia/cu13" "$stage/cu13"
 mv "$stage/raw/nvidia/cudnn" "$stage/cudnn"
 mkdir -p "$stage/cudnn_frontend"

@@ -44,6 +44,9 @@ __host__ __device__ __forceinline__ bf16 from_float<bf16>(float x) {
   return __float2bfloat16(x);
 }
 
+// Device code below: visible to nvcc's .cu files and to the emulator, not to host-only .cpp files.
+#if defined(__CUDACC__) || defined(NC_EMU)
+
 // ---- reductions (deterministic: fixed combination order) --------------------------------------
 template <typename T>
 __device__ __forceinline__ T warp_sum(T v) {
@@ -119,6 +122,8 @@ inline cudaError_t launch(void (*kernel)(P...), dim3 grid, dim3 block, size_t sm
   return err;
 #endif
 }
+
+#endif  // __CUDACC__ || NC_EMU
 
 // Grid size for a grid-stride loop over n items: enough blocks to fill the device a few times over,
 // never more than the items need.

@@ -115,21 +115,27 @@ cudaError_t kvcache_append(bf16* k_cache, bf16* v_cache, const bf16* qkv, int64_
 // sampling.cu ----------------------------------------------------------------------------------------
 constexpr int kMaxTopK = 1024;
 constexpr int kSampleChunks = 256;
-// The uniform draw of a row: (splitmix64_mix(seed) >> 11) * 2^-53, in [0, 1) — the mixing function of
-// the init RNG in nanochat.h. Callers derive one seed per row and step.
-__host__ __device__ inline double sample_uniform(uint64_t seed) {
-  uint64_t z = seed;
+// The sampling uniform of ABI v2 (nanochat.h, nc_model_decode_sample) for a row with `seed` choosing
+// the token at cache position `pos`: key = splitmix64_mix(seed),
+// u = (splitmix64_mix(key + (pos + 1) * 0x9E3779B97F4A7C15) >> 11) * 2^-53. The same function as
+// kernels/common/rng.h's sample_uniform (the CPU backend's), written here for device code.
+__host__ __device__ inline uint64_t sample_mix(uint64_t z) {
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  z ^= z >> 31;
+  return z ^ (z >> 31);
+}
+__host__ __device__ inline double sample_uniform(uint64_t seed, int64_t pos) {
+  const uint64_t z = sample_mix(sample_mix(seed) + ((uint64_t)pos + 1) * 0x9E3779B97F4A7C15ull);
   return (double)(z >> 11) * (1.0 / 9007199254740992.0);
 }
-// out [B] token ids from logits [B, V] (raw; softcap applied here when > 0), see sampling.cu for the
-// exact procedure: greedy when temperature <= 0 or top_k == 1; top-k for 1 < top_k < V (top_k <=
-// kMaxTopK); else the whole vocabulary. seeds [B] (device; not read when greedy).
+// out [B] token ids from logits [B, V] (raw; softcap applied here when > 0), by ABI v2's rule (see
+// sampling.cu): greedy when temperature <= 0 or top_k == 1; else the top_k candidates (1 < top_k < V,
+// top_k <= kMaxTopK) or all V, walked in ascending id. seeds [B] (device; not read when greedy); pos:
+// the cache position the chosen tokens will occupy. logprobs [B] (optional): log_softmax of the chosen
+// token over the whole vocabulary at temperature 1.
 template <typename T>
-cudaError_t sample_tokens(int32_t* out, const T* logits, int64_t B, int64_t V, float temperature, int top_k,
-                          float softcap, const uint64_t* seeds, cudaStream_t stream);
+cudaError_t sample_tokens(int32_t* out, float* logprobs, const T* logits, int64_t B, int64_t V, float temperature,
+                          int top_k, float softcap, const uint64_t* seeds, int64_t pos, cudaStream_t stream);
 
 // attention.cu (SIMT) --------------------------------------------------------------------------------
 struct AttnDims {

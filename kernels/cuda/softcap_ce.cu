@@ -9,9 +9,11 @@
 // a zero gradient. Statistics are fp32; the block reduction has a fixed order (deterministic).
 // The caller chunks the rows (lm_head's [rows, V] logits for all N rows would be 8.6 GB at d20).
 //
-// Floor at d20 (N = 65536 rows, V = 65536, bf16 logits; H100 3.35 TB/s, H200 4.8 TB/s), whole step:
-//   two reads and one write of 4.3G elements * 2 B: 25.8 GB -> 7.7 ms / 5.4 ms; ~2 transcendentals per
-//   element and pass (tanh, exp: 17G SFU ops, ~1 ms at H100's SFU rate) stay under the memory time.
+// Floor at d20 (N = 65536 rows, V = 65536, bf16 logits; H100 3.35 TB/s, H200 4.8 TB/s), per micro-batch:
+//   two reads and one write of 4.3G elements * 2 B: 25.8 GB -> 7.7 ms / 5.4 ms. Instruction throughput
+//   binds about as much (estimate): an accurate tanhf is ~20 instructions, and each pass evaluates it
+//   per element: ~275G instructions, ~9 ms at H100's ~31T/s. The exponentials use __expf (ex2.approx:
+//   2 instructions, a few ulps on the arguments l - max <= 0 met here).
 #include "kernels.h"
 
 namespace nc::cuda {
@@ -29,7 +31,7 @@ struct RowStats {
 __device__ __forceinline__ RowStats combine(RowStats a, RowStats b) {
   RowStats r;
   r.m = fmaxf(a.m, b.m);
-  r.s = (r.m == -INFINITY) ? 0.0f : a.s * expf(a.m - r.m) + b.s * expf(b.m - r.m);
+  r.s = (r.m == -INFINITY) ? 0.0f : a.s * __expf(a.m - r.m) + b.s * __expf(b.m - r.m);
   const bool take_b = b.best > a.best || (b.best == a.best && b.best_i < a.best_i);
   r.best = take_b ? b.best : a.best;
   r.best_i = take_b ? b.best_i : a.best_i;
@@ -63,10 +65,10 @@ __global__ void softcap_ce_kernel(T* logits, const int32_t* targets, const float
       st.best_i = j;
     }
     if (l > st.m) {
-      st.s = st.s * expf(st.m - l) + 1.0f;
+      st.s = st.s * __expf(st.m - l) + 1.0f;
       st.m = l;
     } else {
-      st.s += expf(l - st.m);
+      st.s += __expf(l - st.m);
     }
   }
   for (int o = 16; o > 0; o >>= 1) st = combine(st, shfl_xor(st, o));
@@ -86,7 +88,7 @@ __global__ void softcap_ce_kernel(T* logits, const int32_t* targets, const float
   const float gscale = target < 0 ? 0.0f : dscale * (weights ? weights[row] : 1.0f);
   for (int64_t j = threadIdx.x; j < V; j += blockDim.x) {
     const float l = capped(to_float(z[j]), cap);
-    const float p = expf(l - lse) - (j == target ? 1.0f : 0.0f);
+    const float p = __expf(l - lse) - (j == target ? 1.0f : 0.0f);
     const float slope = cap > 0.0f ? 1.0f - (l / cap) * (l / cap) : 1.0f;
     z[j] = from_float<T>(gscale * p * slope);
   }

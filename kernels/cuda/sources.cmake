@@ -3,6 +3,7 @@
 set(NC_CUDA_KERNEL_SOURCES
   adamw.cu
   attention.cu
+  attention_path.cpp
   embedding.cu
   grad_norm.cu
   kvcache.cu

@@ -82,7 +82,8 @@ int main(int argc, char** argv) {
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess || count < 1) {
     const cudaError_t e = cudaGetLastError();
-    std::fprintf(stderr, "no usable CUDA device: %s (%s)\n", cudaGetErrorString(e), cudaGetErrorName(e));
+    std::fprintf(stderr, "no usable CUDA device: %s (%s)%s\n", cudaGetErrorString(e), cudaGetErrorName(e),
+                 e == cudaErrorInsufficientDriver ? "; no NVIDIA driver, or one older than CUDA 13.0 needs (R580+)" : "");
     return 3;
   }
   int passed = 0, failed = 0;

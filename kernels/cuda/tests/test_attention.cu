@@ -8,7 +8,9 @@
 // tensor's scale: 2 * 2^-8 for the bf16 outputs, 1e-5 for the fp32 log-sum-exp.
 #include <vector>
 
-#include "attention_cudnn.h"
+#include <cstdlib>
+
+#include "attention_path.h"
 #include "ops.h"
 #include "util.h"
 
@@ -96,6 +98,36 @@ NC_TEST(Attention, CudnnPathMatchesCpu) {
   check_training_form(1, 128, 2, 2, 128, 140, a);
   NC_CHECK(!cu::cudnn_attention_supports(cu::AttnDims{1, 4, 2, 2, 64, 3})) << " the KV-cache form is SIMT only";
   cu::cudnn_attention_destroy(a);
+}
+
+NC_TEST(Attention, PathIsChosenAtRunTime) {
+  const cu::AttnDims train{2, 40, 4, 2, 64, 0}, cached{2, 1, 4, 2, 64, 39}, odd_head{1, 8, 2, 2, 12, 0};
+  cu::AttentionPaths p;
+  setenv("NANOCHAT_ATTENTION", "bogus", 1);
+  cu::Status st = cu::attention_paths_create(&p);
+  NC_CHECK(!st.ok && st.message.find("NANOCHAT_ATTENTION") != std::string::npos) << " " << st.message;
+  setenv("NANOCHAT_ATTENTION", "simt", 1);
+  NC_CHECK(cu::attention_paths_create(&p).ok);
+  NC_CHECK(cu::attention_impl_for(p, train) == cu::AttnImpl::Simt);
+  cu::attention_paths_destroy(&p);
+  unsetenv("NANOCHAT_ATTENTION");  // auto: cuDNN for the training form where it loads
+  st = cu::attention_paths_create(&p);
+  NC_CHECK(st.ok) << " " << st.message;
+  NC_CHECK(p.cudnn != nullptr) << " cuDNN unavailable: " << p.cudnn_unavailable;
+  NC_CHECK(cu::attention_impl_for(p, train) == cu::AttnImpl::Cudnn);
+  NC_CHECK(cu::attention_impl_for(p, cached) == cu::AttnImpl::Simt) << " the KV-cache form is SIMT only";
+  NC_CHECK(cu::attention_impl_for(p, odd_head) == cu::AttnImpl::Simt) << " head dim 12 is not cuDNN's";
+  // Both paths through the dispatcher compute the same attention (each within 2^-8 of the exact one).
+  const int64_t ld = (train.H + 2 * train.Hkv) * train.D, ldo = train.H * train.D, N = train.B * train.Tq;
+  std::vector<float> qkv = randn_bf16((size_t)(N * ld), 150);
+  DeviceBuffer<bf16> x(to_bf16(qkv)), o1(N * ldo), o2(N * ldo);
+  DeviceBuffer<float> lse(train.B * train.H * train.Tq);
+  const bf16 *q = x.p, *k = x.p + train.H * train.D, *v = x.p + (train.H + train.Hkv) * train.D;
+  NC_CHECK(cu::attention_train_forward(p, o1.p, ldo, lse.p, q, k, v, ld, train, nullptr).ok);
+  cu::AttentionPaths simt;
+  NC_CHECK(cu::attention_train_forward(simt, o2.p, ldo, lse.p, q, k, v, ld, train, nullptr).ok);
+  NC_CHECK_CLOSE("cudnn vs simt", to_double(o1.download()), to_double(o2.download()), 4 * kBf16Unit);
+  cu::attention_paths_destroy(&p);
 }
 
 NC_TEST(Attention, KvCacheFormMatchesCpu) {

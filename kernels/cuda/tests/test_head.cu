@@ -1,6 +1,6 @@
 // test_head.cu — the loss head and the sampler: softcap + cross-entropy (+ gradient, argmax, weights)
 // against the CPU backend's softcap_ce in double, and sample_tokens against a host implementation of
-// the documented procedure (kernels.h), which a CPU backend follows to sample the same tokens.
+// ABI v2's sampling rule (nanochat.h), which the CPU backend follows too.
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -90,54 +90,39 @@ namespace {
 
 float capped(float x, float cap) { return cap > 0.0f ? cap * std::tanh(x / cap) : x; }
 
-// The procedure of sample_tokens (kernels.h), written plainly.
-int32_t sample_reference(const std::vector<float>& raw, float temperature, int top_k, float cap, uint64_t seed) {
+// ABI v2's sampling rule (nanochat.h), written plainly: candidates walked in ascending id.
+int32_t sample_reference(const std::vector<float>& raw, float temperature, int top_k, float cap, uint64_t seed,
+                         int64_t pos, float* logprob) {
   const int64_t V = (int64_t)raw.size();
   std::vector<float> l((size_t)V);
   for (int64_t j = 0; j < V; j++) l[(size_t)j] = capped(raw[(size_t)j], cap);
   const int64_t amax = std::max_element(l.begin(), l.end()) - l.begin();  // first of the largest
-  if (temperature <= 0.0f || top_k == 1) return (int32_t)amax;
-  const double lmax = l[(size_t)amax], inv_t = 1.0 / (double)temperature, u = cu::sample_uniform(seed);
-  auto weight = [&](int64_t j) { return std::exp(((double)l[(size_t)j] - lmax) * inv_t); };
-  if (top_k <= 0 || top_k >= V) {
-    const int64_t chunk = (V + cu::kSampleChunks - 1) / cu::kSampleChunks;
-    std::vector<double> sums(cu::kSampleChunks, 0.0);
-    for (int t = 0; t < cu::kSampleChunks; t++)
-      for (int64_t j = t * chunk; j < std::min(V, (t + 1) * chunk); j++) sums[(size_t)t] += weight(j);
+  const double lmax = l[(size_t)amax];
+  double all = 0;
+  for (float x : l) all += std::exp((double)x - lmax);
+  int32_t token = (int32_t)amax;
+  if (temperature > 0.0f) {
+    std::vector<int64_t> ids((size_t)V);
+    std::iota(ids.begin(), ids.end(), 0);
+    if (top_k > 0 && top_k < V) {
+      std::stable_sort(ids.begin(), ids.end(), [&](int64_t a, int64_t b) { return l[(size_t)a] > l[(size_t)b]; });
+      ids.resize((size_t)top_k);
+      std::sort(ids.begin(), ids.end());
+    }
+    const double u = cu::sample_uniform(seed, pos), inv_t = 1.0 / (double)temperature;
+    std::vector<double> q;
     double total = 0;
-    for (double s : sums) total += s;
-    const double threshold = u * total;
-    double before = 0;
-    int k = cu::kSampleChunks - 1;
-    for (int t = 0; t < cu::kSampleChunks; t++) {
-      if (sums[(size_t)t] > 0 && before + sums[(size_t)t] > threshold) {
-        k = t;
-        break;
-      }
-      before += sums[(size_t)t];
-    }
-    while (k > 0 && sums[(size_t)k] == 0.0) k--;
+    for (int64_t j : ids) total += q.emplace_back(std::exp(((double)l[(size_t)j] - lmax) * inv_t));
     double run = 0;
-    int32_t pick = -1;
-    for (int64_t j = k * chunk; j < std::min(V, (k + 1) * chunk); j++) {
-      const double w = weight(j);
-      if (w > 0) pick = (int32_t)j;
-      run += w;
-      if (w > 0 && run > threshold - before) break;
+    for (size_t c = 0; c < ids.size(); c++) {
+      if (q[c] == 0.0) continue;
+      token = (int32_t)ids[c];
+      run += q[c];
+      if (run > u * total) break;
     }
-    return pick;
   }
-  std::vector<int64_t> order((size_t)V);
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return l[(size_t)a] > l[(size_t)b]; });
-  double total = 0;
-  for (int c = 0; c < top_k; c++) total += weight(order[(size_t)c]);
-  double run = 0;
-  for (int c = 0; c < top_k; c++) {
-    run += weight(order[(size_t)c]);
-    if (run > u * total) return (int32_t)order[(size_t)c];
-  }
-  return (int32_t)order[(size_t)top_k - 1];
+  *logprob = (float)((double)l[(size_t)token] - lmax - std::log(all));
+  return token;
 }
 
 void check_sampler(int64_t B, int64_t V, float temperature, int top_k, float cap, bool with_ties, uint64_t seed) {
@@ -146,18 +131,28 @@ void check_sampler(int64_t B, int64_t V, float temperature, int top_k, float cap
     for (float& x : z) x = std::round(x * 2.0f) / 2.0f;
   std::vector<uint64_t> seeds((size_t)B);
   for (int64_t b = 0; b < B; b++) seeds[(size_t)b] = seed * 1000003ull + (uint64_t)b;
-  DeviceBuffer<float> dz(z);
+  const int64_t pos = 17;
+  DeviceBuffer<bf16> dz(to_bf16(z));
   DeviceBuffer<uint64_t> ds(seeds);
   DeviceBuffer<int32_t> out(B);
-  NC_REQUIRE_CUDA(cu::sample_tokens(out.p, (const float*)dz.p, B, V, temperature, top_k, cap, ds.p, nullptr));
+  DeviceBuffer<float> lp(B);
+  NC_REQUIRE_CUDA(cu::sample_tokens(out.p, lp.p, (const bf16*)dz.p, B, V, temperature, top_k, cap, ds.p, pos, nullptr));
   std::vector<int32_t> got = out.download();
+  std::vector<float> got_lp = lp.download();
   int mismatches = 0;
+  double lp_err = 0;
   for (int64_t b = 0; b < B; b++) {
     const std::vector<float> row(z.begin() + b * V, z.begin() + (b + 1) * V);
-    mismatches += got[(size_t)b] != sample_reference(row, temperature, top_k, cap, seeds[(size_t)b]);
+    float ref_lp = 0;
+    mismatches += got[(size_t)b] != sample_reference(row, temperature, top_k, cap, seeds[(size_t)b], pos, &ref_lp);
+    lp_err = std::max(lp_err, (double)std::fabs(got_lp[(size_t)b] - ref_lp));
   }
+  // Same logits, same rule, same uniform: the same token unless u * S falls within rounding of a
+  // boundary (probability ~1e-12 here).
   NC_CHECK(mismatches == 0) << " " << mismatches << " of " << B << " rows differ (T=" << temperature
                             << ", top_k=" << top_k << ")";
+  // log-probability: a log-sum-exp over V in double from fp32 logits: ~1e-6 absolute.
+  NC_CHECK(lp_err <= 1e-5) << " logprob error " << lp_err;
 }
 
 }  // namespace
@@ -173,9 +168,9 @@ NC_TEST(Sampling, GreedyTopKAndFullVocabularyMatchTheProcedure) {
 }
 
 NC_TEST(Sampling, FrequenciesFollowTheSoftmax) {
-  // 4000 rows of the same 5 logits with different seeds: token frequencies within 4 standard errors of
+  // 2000 rows of the same 5 logits with different seeds: token frequencies within 4 standard errors of
   // softmax(l / T) restricted to the top 4.
-  const int64_t B = 4000, V = 5;
+  const int64_t B = 2000, V = 5;
   const std::vector<float> logits = {1.0f, 0.5f, 2.0f, -1.0f, 0.0f};
   std::vector<float> z;
   for (int64_t b = 0; b < B; b++) z.insert(z.end(), logits.begin(), logits.end());
@@ -185,7 +180,7 @@ NC_TEST(Sampling, FrequenciesFollowTheSoftmax) {
   DeviceBuffer<uint64_t> ds(seeds);
   DeviceBuffer<int32_t> out(B);
   const float T = 0.8f;
-  NC_REQUIRE_CUDA(cu::sample_tokens(out.p, (const float*)dz.p, B, V, T, 4, 0.0f, ds.p, nullptr));
+  NC_REQUIRE_CUDA(cu::sample_tokens(out.p, (float*)nullptr, (const float*)dz.p, B, V, T, 4, 0.0f, ds.p, 0, nullptr));
   std::vector<int32_t> got = out.download();
   std::vector<double> p(V, 0.0);
   double total = 0;
@@ -203,9 +198,11 @@ NC_TEST(Sampling, RejectsBadArguments) {
   DeviceBuffer<float> z(100);
   DeviceBuffer<int32_t> out(1);
   DeviceBuffer<uint64_t> seeds(1);
-  NC_CHECK(cu::sample_tokens(out.p, (const float*)z.p, 1, 100, 1.0f, 50, 0.0f, (const uint64_t*)nullptr, nullptr) ==
-           cudaErrorInvalidValue) << " sampling without seeds";
+  NC_CHECK(cu::sample_tokens(out.p, (float*)nullptr, (const float*)z.p, 1, 100, 1.0f, 50, 0.0f,
+                             (const uint64_t*)nullptr, 0, nullptr) == cudaErrorInvalidValue)
+      << " sampling without seeds";
   DeviceBuffer<float> big(5000);
-  NC_CHECK(cu::sample_tokens(out.p, (const float*)big.p, 1, 5000, 1.0f, cu::kMaxTopK + 1, 0.0f, seeds.p, nullptr) ==
-           cudaErrorInvalidValue) << " top_k above the limit";
+  NC_CHECK(cu::sample_tokens(out.p, (float*)nullptr, (const float*)big.p, 1, 5000, 1.0f, cu::kMaxTopK + 1, 0.0f,
+                             seeds.p, 0, nullptr) == cudaErrorInvalidValue)
+      << " top_k above the limit";
 }
