@@ -10,7 +10,7 @@ Status matmul_validate(const Gemm& g) {
     return Status::fail(std::string("matmul: ") + why + " (M=" + std::to_string(g.M) + " N=" + std::to_string(g.N) +
                         " K=" + std::to_string(g.K) + ")");
   };
-  if (g.M < 0 || g.N < 0 || g.K < 0 || g.batch < 1) return bad("negative size or batch < 1");
+  if (g.M < 0 || g.N < 0 || g.K < 1 || g.batch < 1) return bad("negative size, K < 1 or batch < 1");
   if (!g.D || !g.A || !g.B) return bad("null A, B or D");
   if (g.beta != 0.0f && !g.C) return bad("beta != 0 needs C");
   const int64_t a_cols = g.ta ? g.M : g.K, b_cols = g.tb ? g.K : g.N;

@@ -37,11 +37,9 @@ Status matmul(MatmulHandle* h, const Gemm& g, cudaStream_t) {
   for (int32_t i = 0; i < g.batch; i++) {
     widen(h->a, g.A + i * g.stride_a, a_rows, a_cols, g.lda);
     widen(h->b, g.B + i * g.stride_b, b_rows, b_cols, g.ldb);
-    h->p.assign((size_t)(g.M * g.N), 0.0f);
-    if (g.K > 0) {
-      cblas_sgemm(CblasRowMajor, g.ta ? CblasTrans : CblasNoTrans, g.tb ? CblasTrans : CblasNoTrans, (int)g.M, (int)g.N,
-                  (int)g.K, 1.0f, h->a.data(), (int)a_cols, h->b.data(), (int)b_cols, 0.0f, h->p.data(), (int)g.N);
-    }
+    h->p.resize((size_t)(g.M * g.N));
+    cblas_sgemm(CblasRowMajor, g.ta ? CblasTrans : CblasNoTrans, g.tb ? CblasTrans : CblasNoTrans, (int)g.M, (int)g.N,
+                (int)g.K, 1.0f, h->a.data(), (int)a_cols, h->b.data(), (int)b_cols, 0.0f, h->p.data(), (int)g.N);
     for (int64_t r = 0; r < g.M; r++) {
       for (int64_t c = 0; c < g.N; c++) {
         float v = g.alpha * h->p[(size_t)(r * g.N + c)];

@@ -2,6 +2,7 @@
 // shuffles, votes, atomics, bf16 rounding, dynamic shared memory, launch-configuration errors. Under
 // the emulator these are its own tests; on a GPU (device_check.sh) the same cases confirm that the
 // emulator's answers are the hardware's.
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -67,6 +68,18 @@ __global__ void histogram_kernel(const int* values, int n, int* bins, float* tot
     atomicAdd(&bins[values[i]], 1);
     atomicAdd(total, (float)values[i]);  // integers below 2^24: exact in any order
   }
+}
+
+// Every thread applies each atomic once to shared counters; out gets the old values it saw.
+__global__ void atomics_kernel(int* counters, unsigned* wrap, int* olds) {
+  const int i = (int)(blockIdx.x * blockDim.x + threadIdx.x);
+  olds[4 * i + 0] = atomicMax(&counters[0], i);
+  olds[4 * i + 1] = atomicMin(&counters[1], -i);
+  olds[4 * i + 2] = atomicExch(&counters[2], i);
+  int seen = counters[3], prev;
+  while ((prev = atomicCAS(&counters[3], seen, seen + 2)) != seen) seen = prev;  // a CAS loop adding 2
+  olds[4 * i + 3] = seen;
+  atomicInc(wrap, 9u);  // wraps to 0 after 9
 }
 
 __global__ void bf16_round_kernel(const float* in, unsigned short* bits, float* back, int n) {
@@ -170,6 +183,57 @@ NC_TEST(ExecutionModel, AtomicHistogramAcrossBlocks) {
   }
   for (int b = 0; b < nbins; b++) NC_CHECK(h[(size_t)b] == ref[(size_t)b]) << " bin " << b;
   NC_CHECK(total.download()[0] == (float)sum) << " total " << total.download()[0] << " vs " << sum;
+}
+
+NC_TEST(ExecutionModel, AtomicsReturnOldValues) {
+  const int blocks = 8, threads = 64, n = blocks * threads;
+  DeviceBuffer<int> counters(std::vector<int>{-1, 1, -7, 0}), olds(4 * n);
+  DeviceBuffer<unsigned> wrap(std::vector<unsigned>{0u});
+  NC_REQUIRE_CUDA(launch(atomics_kernel, blocks, threads, 0, nullptr, counters.p, wrap.p, olds.p));
+  std::vector<int> c = counters.download(), o = olds.download();
+  NC_CHECK(c[0] == n - 1 && c[1] == -(n - 1)) << " max " << c[0] << ", min " << c[1];
+  NC_CHECK(c[3] == 2 * n) << " CAS loop total " << c[3];
+  NC_CHECK(wrap.download()[0] == (unsigned)(n % 10)) << " atomicInc wraps modulo limit + 1";
+  // The exchange chain: every value but the last written was seen once as an old value, plus the initial -7.
+  std::vector<int> seen;
+  for (int i = 0; i < n; i++) seen.push_back(o[(size_t)(4 * i + 2)]);
+  seen.push_back(c[2]);
+  std::sort(seen.begin(), seen.end());
+  NC_CHECK(seen.front() == -7);
+  for (int i = 0; i < n; i++) NC_CHECK(seen[(size_t)(i + 1)] == i) << " exchange chain";
+  // Each CAS success saw a distinct even old value 0, 2, ..., 2(n-1).
+  std::vector<int> cas;
+  for (int i = 0; i < n; i++) cas.push_back(o[(size_t)(4 * i + 3)]);
+  std::sort(cas.begin(), cas.end());
+  for (int i = 0; i < n; i++) NC_CHECK(cas[(size_t)i] == 2 * i) << " CAS old values";
+}
+
+NC_TEST(ExecutionModel, StreamsEventsAndPinnedMemory) {
+  cudaStream_t s = nullptr;
+  cudaEvent_t a = nullptr, b = nullptr;
+  NC_REQUIRE_CUDA(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  NC_REQUIRE_CUDA(cudaEventCreate(&a));
+  NC_REQUIRE_CUDA(cudaEventCreate(&b));
+  int* host = nullptr;
+  NC_REQUIRE_CUDA(cudaMallocHost(reinterpret_cast<void**>(&host), 256 * sizeof(int)));
+  DeviceBuffer<int> out(256);
+  NC_REQUIRE_CUDA(cudaEventRecord(a, s));
+  NC_REQUIRE_CUDA(launch(rotate_kernel, 1, 256, 0, s, out.p, 3));
+  NC_REQUIRE_CUDA(cudaMemcpyAsync(host, out.p, 256 * sizeof(int), cudaMemcpyDeviceToHost, s));
+  NC_REQUIRE_CUDA(cudaEventRecord(b, s));
+  NC_REQUIRE_CUDA(cudaStreamWaitEvent(nullptr, b, 0));
+  NC_REQUIRE_CUDA(cudaEventSynchronize(b));
+  float ms = -1;
+  NC_REQUIRE_CUDA(cudaEventElapsedTime(&ms, a, b));
+  NC_CHECK(ms >= 0) << " elapsed " << ms;
+  for (int i = 0; i < 256; i++) NC_CHECK(host[i] == (i + 3) % 256) << " thread " << i;
+  int driver = 0;
+  NC_REQUIRE_CUDA(cudaDriverGetVersion(&driver));
+  NC_CHECK(driver >= 13000) << " driver " << driver;
+  NC_REQUIRE_CUDA(cudaFreeHost(host));
+  NC_REQUIRE_CUDA(cudaEventDestroy(a));
+  NC_REQUIRE_CUDA(cudaEventDestroy(b));
+  NC_REQUIRE_CUDA(cudaStreamDestroy(s));
 }
 
 NC_TEST(ExecutionModel, Bf16RoundToNearestEven) {

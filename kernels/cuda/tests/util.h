@@ -53,7 +53,8 @@ struct DeviceBuffer {
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
   ~DeviceBuffer() { cudaFree(p); }
   void upload(const std::vector<T>& host) {
-    if (p) NC_CHECK(cudaMemcpy(p, host.data(), n * sizeof(T), cudaMemcpyHostToDevice) == cudaSuccess);
+    NC_CHECK(host.size() == n) << " upload of " << host.size() << " elements into " << n;
+    if (p && host.size() == n) NC_CHECK(cudaMemcpy(p, host.data(), n * sizeof(T), cudaMemcpyHostToDevice) == cudaSuccess);
   }
   std::vector<T> download() const {
     std::vector<T> host(n);
