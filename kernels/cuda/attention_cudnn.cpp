@@ -95,8 +95,11 @@ Status ensure_workspace(CudnnAttention* a, int64_t bytes) {
   return Status::success();
 }
 
-Status forward_graph(CudnnAttention* a, const AttnDims& s, int64_t ld, int64_t ldo, CachedGraph** out) {
-  const std::array<int64_t, 10> key{0, s.B, s.Tq, s.H, s.Hkv, s.D, ld, ldo, 0, 0};
+// The graph for `key`, built by build(graph, q, k, v) on first use (q, k, v: the input tensors, in the
+// qkv buffer with stride ld), then cached; the workspace grows to what it needs.
+template <typename Build>
+Status cached_graph(CudnnAttention* a, const std::array<int64_t, 10>& key, const AttnDims& s, int64_t ld, Build build,
+                    CachedGraph** out) {
   auto it = a->graphs.find(key);
   if (it == a->graphs.end()) {
     CachedGraph cg;
@@ -105,9 +108,19 @@ Status forward_graph(CudnnAttention* a, const AttnDims& s, int64_t ld, int64_t l
     g.set_io_data_type(fe::DataType_t::BFLOAT16)
         .set_intermediate_data_type(fe::DataType_t::FLOAT)
         .set_compute_data_type(fe::DataType_t::FLOAT);
-    auto Q = bhsd(g, "q", kQ, s.B, s.H, s.Tq, s.D, ld);
-    auto K = bhsd(g, "k", kK, s.B, s.Hkv, s.Tq, s.D, ld);
-    auto V = bhsd(g, "v", kV, s.B, s.Hkv, s.Tq, s.D, ld);
+    build(g, bhsd(g, "q", kQ, s.B, s.H, s.Tq, s.D, ld), bhsd(g, "k", kK, s.B, s.Hkv, s.Tq, s.D, ld),
+          bhsd(g, "v", kV, s.B, s.Hkv, s.Tq, s.D, ld));
+    NC_STATUS_TRY(finish(g, a->handle, &cg));
+    it = a->graphs.emplace(key, cg).first;
+  }
+  *out = &it->second;
+  return ensure_workspace(a, it->second.workspace);
+}
+
+using TensorPtr = std::shared_ptr<fe::graph::Tensor_attributes>;
+
+Status forward_graph(CudnnAttention* a, const AttnDims& s, int64_t ld, int64_t ldo, CachedGraph** out) {
+  auto build = [&](fe::graph::Graph& g, TensorPtr Q, TensorPtr K, TensorPtr V) {
     auto opts = fe::graph::SDPA_attributes()
                     .set_name("sdpa")
                     .set_generate_stats(true)
@@ -117,27 +130,13 @@ Status forward_graph(CudnnAttention* a, const AttnDims& s, int64_t ld, int64_t l
     set_bhsd(O, kO, s.B, s.H, s.Tq, s.D, ldo);
     stats->set_output(true).set_uid(kStats).set_data_type(fe::DataType_t::FLOAT).set_dim({s.B, s.H, s.Tq, 1}).set_stride(
         {s.H * s.Tq, s.Tq, 1, 1});
-    NC_STATUS_TRY(finish(g, a->handle, &cg));
-    it = a->graphs.emplace(key, cg).first;
-  }
-  *out = &it->second;
-  return ensure_workspace(a, it->second.workspace);
+  };
+  return cached_graph(a, {0, s.B, s.Tq, s.H, s.Hkv, s.D, ld, ldo, 0, 0}, s, ld, build, out);
 }
 
 Status backward_graph(CudnnAttention* a, const AttnDims& s, int64_t ld, int64_t ldo, int64_t lddo, int64_t ldd,
                       CachedGraph** out) {
-  const std::array<int64_t, 10> key{1, s.B, s.Tq, s.H, s.Hkv, s.D, ld, ldo, lddo, ldd};
-  auto it = a->graphs.find(key);
-  if (it == a->graphs.end()) {
-    CachedGraph cg;
-    cg.graph = std::make_shared<fe::graph::Graph>();
-    fe::graph::Graph& g = *cg.graph;
-    g.set_io_data_type(fe::DataType_t::BFLOAT16)
-        .set_intermediate_data_type(fe::DataType_t::FLOAT)
-        .set_compute_data_type(fe::DataType_t::FLOAT);
-    auto Q = bhsd(g, "q", kQ, s.B, s.H, s.Tq, s.D, ld);
-    auto K = bhsd(g, "k", kK, s.B, s.Hkv, s.Tq, s.D, ld);
-    auto V = bhsd(g, "v", kV, s.B, s.Hkv, s.Tq, s.D, ld);
+  auto build = [&](fe::graph::Graph& g, TensorPtr Q, TensorPtr K, TensorPtr V) {
     auto O = bhsd(g, "o", kO, s.B, s.H, s.Tq, s.D, ldo);
     auto dO = bhsd(g, "do", kDO, s.B, s.H, s.Tq, s.D, lddo);
     auto stats = stats_tensor(g, s);
@@ -150,11 +149,8 @@ Status backward_graph(CudnnAttention* a, const AttnDims& s, int64_t ld, int64_t 
     set_bhsd(dQ, kDQ, s.B, s.H, s.Tq, s.D, ldd);
     set_bhsd(dK, kDK, s.B, s.Hkv, s.Tq, s.D, ldd);
     set_bhsd(dV, kDV, s.B, s.Hkv, s.Tq, s.D, ldd);
-    NC_STATUS_TRY(finish(g, a->handle, &cg));
-    it = a->graphs.emplace(key, cg).first;
-  }
-  *out = &it->second;
-  return ensure_workspace(a, it->second.workspace);
+  };
+  return cached_graph(a, {1, s.B, s.Tq, s.H, s.Hkv, s.D, ld, ldo, lddo, ldd}, s, ld, build, out);
 }
 
 Status execute(CudnnAttention* a, CachedGraph* cg, std::unordered_map<int64_t, void*>& pack, cudaStream_t stream) {

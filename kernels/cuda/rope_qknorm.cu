@@ -18,17 +18,28 @@ namespace {
 
 constexpr int kWarpsPerBlock = 8;
 
+// The (row, head) a warp works on and the rotary table rows of its position.
+struct HeadAt {
+  int64_t row, head;
+  const float* cos_row;
+  const float* sin_row;
+};
+__device__ __forceinline__ HeadAt head_at(int64_t item, int64_t heads, int64_t Tn, int64_t pos0, int64_t half,
+                                          const float* cos_t, const float* sin_t) {
+  const int64_t row = item / heads, pos = pos0 + row % Tn;
+  return {row, item - row * heads, cos_t + pos * half, sin_t + pos * half};
+}
+
 __global__ void rope_qknorm_forward_kernel(bf16* x, int64_t ldx, float* rstd, const float* cos_t, const float* sin_t,
                                            int64_t Tn, int64_t pos0, int64_t rows, int64_t heads, int64_t D,
                                            float eps) {
   const int64_t item = (int64_t)blockIdx.x * kWarpsPerBlock + threadIdx.x / kWarp;  // (row, head)
   const int lane = (int)threadIdx.x % kWarp;
   if (item >= rows * heads) return;
-  const int64_t row = item / heads, h = item - row * heads, half = D / 2;
-  const int64_t pos = pos0 + row % Tn;
-  const float* c = cos_t + pos * half;
-  const float* s = sin_t + pos * half;
-  bf16* x1 = x + row * ldx + h * D;
+  const int64_t half = D / 2;
+  const HeadAt at = head_at(item, heads, Tn, pos0, half, cos_t, sin_t);
+  const float *c = at.cos_row, *s = at.sin_row;
+  bf16* x1 = x + at.row * ldx + at.head * D;
   bf16* x2 = x1 + half;
   float ss = 0.0f;
   for (int64_t j = lane; j < half; j += kWarp) {
@@ -51,13 +62,12 @@ __global__ void rope_qknorm_backward_kernel(bf16* dx, int64_t lddx, const bf16* 
   const int64_t item = (int64_t)blockIdx.x * kWarpsPerBlock + threadIdx.x / kWarp;
   const int lane = (int)threadIdx.x % kWarp;
   if (item >= rows * heads) return;
-  const int64_t row = item / heads, h = item - row * heads, half = D / 2;
-  const int64_t pos = pos0 + row % Tn;
-  const float* c = cos_t + pos * half;
-  const float* s = sin_t + pos * half;
-  bf16* g1 = dx + row * lddx + h * D;
+  const int64_t half = D / 2;
+  const HeadAt at = head_at(item, heads, Tn, pos0, half, cos_t, sin_t);
+  const float *c = at.cos_row, *s = at.sin_row;
+  bf16* g1 = dx + at.row * lddx + at.head * D;
   bf16* g2 = g1 + half;
-  const bf16* y1 = y + row * ldy + h * D;
+  const bf16* y1 = y + at.row * ldy + at.head * D;
   const bf16* y2 = y1 + half;
   float dot = 0.0f;
   for (int64_t j = lane; j < half; j += kWarp)

@@ -20,6 +20,14 @@ void gather(std::vector<float>& dst, int64_t w, int64_t col, const bf16* src, in
   for (int64_t r = 0; r < rows; r++)
     for (int64_t c = 0; c < width; c++) dst[(size_t)(r * w + col + c)] = __bfloat162float(src[r * ld + c]);
 }
+// q, k, v heads of each row, packed [N, H*D + 2*Hkv*D] in fp32.
+void gather_qkv(std::vector<float>& dst, const bf16* q, const bf16* k, const bf16* v, int64_t ld, const AttnDims& s) {
+  const int64_t N = s.B * s.Tq, HD = s.H * s.D, KV = s.Hkv * s.D, w = HD + 2 * KV;
+  dst.assign((size_t)(N * w), 0.0f);
+  gather(dst, w, 0, q, ld, N, HD);
+  gather(dst, w, HD, k, ld, N, KV);
+  gather(dst, w, HD + KV, v, ld, N, KV);
+}
 void scatter(bf16* dst, int64_t ld, const std::vector<float>& src, int64_t w, int64_t col, int64_t rows, int64_t width) {
   for (int64_t r = 0; r < rows; r++)
     for (int64_t c = 0; c < width; c++) dst[r * ld + c] = __float2bfloat16(src[(size_t)(r * w + col + c)]);
@@ -38,10 +46,7 @@ Status cudnn_attention_forward(CudnnAttention* a, bf16* out, int64_t ldo, float*
                                const bf16* v, int64_t ld, const AttnDims& s, cudaStream_t) {
   if (!cudnn_attention_supports(s)) return Status::fail("cuDNN attention: unsupported shape (KV-cache form or head dim)");
   const int64_t N = s.B * s.Tq, HD = s.H * s.D, KV = s.Hkv * s.D, w = HD + 2 * KV;
-  a->in.assign((size_t)(N * w), 0.0f);
-  gather(a->in, w, 0, q, ld, N, HD);
-  gather(a->in, w, HD, k, ld, N, KV);
-  gather(a->in, w, HD + KV, v, ld, N, KV);
+  gather_qkv(a->in, q, k, v, ld, s);
   a->aux.assign((size_t)(N * HD), 0.0f);
   const float* x = a->in.data();
   if (!nc::attention_forward(a->aux.data(), HD, lse, x, w, x + HD, w, s.Tq * w, x + HD + KV, w, s.Tq * w,
@@ -56,10 +61,7 @@ Status cudnn_attention_backward(CudnnAttention* a, bf16* dq, bf16* dk, bf16* dv,
                                 const bf16* k, const bf16* v, int64_t ld, const AttnDims& s, cudaStream_t) {
   if (!cudnn_attention_supports(s)) return Status::fail("cuDNN attention: unsupported shape (KV-cache form or head dim)");
   const int64_t N = s.B * s.Tq, HD = s.H * s.D, KV = s.Hkv * s.D, w = HD + 2 * KV;
-  a->in.assign((size_t)(N * w), 0.0f);
-  gather(a->in, w, 0, q, ld, N, HD);
-  gather(a->in, w, HD, k, ld, N, KV);
-  gather(a->in, w, HD + KV, v, ld, N, KV);
+  gather_qkv(a->in, q, k, v, ld, s);
   a->aux.assign((size_t)(N * HD), 0.0f);
   gather(a->aux, HD, 0, dout, lddo, N, HD);
   std::vector<float> o((size_t)(N * HD));
