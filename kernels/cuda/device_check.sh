@@ -62,6 +62,8 @@ HEADER=cudnn_frontend.h
 FE_INC=$(pick "$PWD/$DEPS/cudnn_frontend/include") ||
   fail "cudnn_frontend headers missing: run 'bash kernels/cuda/device_check.sh --prepare' before the call and carry $DEPS"
 export NANOCHAT_CUDA_LIBS="${PIP_CU13}/lib:${PIP_CUDNN}/lib:${NANOCHAT_CUDA_LIBS:-}"
+# cuDNN's engines load NVRTC and the CUDA runtime by name: let the loader find PyTorch's copies too.
+export LD_LIBRARY_PATH="${PIP_CU13}/lib:${PIP_CUDNN}/lib:${LD_LIBRARY_PATH:-}"
 
 # ---- build (sm_90 only here: one architecture is all this GPU runs) -------------------------------
 ARCH="${NC_CUDA_ARCH:-90}"

@@ -240,10 +240,12 @@ int main(int argc, char** argv) {
              BENCH_CHECK(rope_qknorm_forward(qkv, QKV, rstd, cs, sn, B, T, 0, 2 * H, D, nullptr));
            }),
            2.0 * 2 * N * 2 * C, 0);
+    bf16* dqkv = random_buffer<bf16>((size_t)(N * QKV), 1.0f, 8);
     record("rope+qknorm bwd", time_ms([&] {
-             BENCH_CHECK(rope_qknorm_backward(qkv, QKV, qkv, QKV, rstd, cs, sn, B, T, 0, 2 * H, D, nullptr));
+             BENCH_CHECK(rope_qknorm_backward(dqkv, QKV, qkv, QKV, rstd, cs, sn, B, T, 0, 2 * H, D, nullptr));
            }),
            3.0 * 2 * N * 2 * C, 0);
+    cudaFree(dqkv);
     bf16* h = random_buffer<bf16>((size_t)(N * F));
     bf16* a = random_buffer<bf16>((size_t)(N * F));
     record("relu2 fwd", time_ms([&] { BENCH_CHECK(relu2_forward(a, h, N * F, nullptr)); }), 4.0 * N * F, 0);
