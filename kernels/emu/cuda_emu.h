@@ -10,9 +10,10 @@
 //    descending) so code that relies on an unsynchronized order between threads sees both orders.
 //  - Misuse that a GPU punishes with hangs or garbage is an error here: a barrier some threads of the
 //    block never reach (early exit), a warp operation whose mask names absent or exited lanes, a
-//    shuffle from a lane outside the mask, more dynamic shared memory than the kernel's limit (48 KiB
-//    unless raised with cudaFuncSetAttribute, as on the GPU), block sizes over 1024. The launch then
-//    fails with cudaErrorLaunchFailure (sticky until cudaDeviceReset) and nc_emu_last_fault() says why.
+//    shuffle from a lane outside the mask. The launch then fails with cudaErrorLaunchFailure (sticky
+//    until cudaDeviceReset) and nc_emu_last_fault() says why. Launches the GPU refuses are refused the
+//    same way: blocks over 1024 threads (cudaErrorInvalidConfiguration), more dynamic shared memory
+//    than the kernel's limit, 48 KiB unless raised with cudaFuncSetAttribute (cudaErrorInvalidValue).
 //  - __shared__ variables are per block (thread_local storage of the OS thread that runs the block;
 //    blocks on one OS thread run one after another). Dynamic shared memory comes from dynamic_smem<T>()
 //    in kernels/cuda/common.cuh and is filled with 0xFF bytes at the start of each block, so reading it
@@ -24,8 +25,9 @@
 //    NC_EMU_DEVICE_COUNT says otherwise.
 // Not emulated: warp-level timing or independent scheduling inside a warp between sync points,
 // memory-model weakness (everything is sequentially consistent here), tensor-core instructions
-// (kernels keep SIMT paths; cuBLASLt and cuDNN are routed to CPU code at the wrapper level, see
-// kernels/emu/matmul_emu.cpp and sort_emu.cpp).
+// (kernels keep SIMT paths; cuBLASLt, CUB's sort and cuDNN are routed to CPU code at our wrappers:
+// kernels/emu/matmul_emu.cpp, sort_emu.cpp, attention_cudnn_emu.cpp). Warp operations take full masks
+// only (every existing lane of the warp), which is what the kernels use.
 #pragma once
 
 #include <cmath>
