@@ -307,7 +307,7 @@ Deno.test("report.md: sections in nanochat's order, whole-key metrics, summary t
   });
 });
 
-Deno.test("report without a header: unknown wall clock, a warning placeholder for bloat", async () => {
+Deno.test("report without a header: unknown wall clock, a warning line instead of the code size", async () => {
   await withTempDir(async (base) => {
     const report = await generateReport(base);
     assertEquals(report.hasHeader, false);
