@@ -6,6 +6,7 @@ import { resolveDataDir } from "../data/sources.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { trainBase } from "../train/base_train.ts";
 import { deviceOption, globalOptions, parseIntOption, parseNumberOption } from "./context.ts";
+import { registerTrainRl } from "./train_rl_cmd.ts";
 
 export function registerTrainCommands(program: Command): void {
   const train = program.command("train").description("train the model: base (pretraining)");
@@ -97,6 +98,7 @@ export function registerTrainCommands(program: Command): void {
       const tokenizer = Tokenizer.load(opts.tokenizerDir ?? layout.tokenizer(baseDir));
       await trainBase({ ...opts, baseDir, dataDir, tokenizer, resume: Boolean(opts.resume) });
     });
+  registerTrainRl(train);
 }
 
 function kebab(s: string): string {
