@@ -6,10 +6,13 @@ import { resolveDataDir } from "../data/sources.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { trainBase } from "../train/base_train.ts";
 import { BASE_DEFAULTS as D } from "../train/stage_defaults.ts";
+import { registerTrainMid } from "./train_mid_cmd.ts";
 import { deviceOption, globalOptions, parseIntOption, parseNumberOption } from "./context.ts";
 
 export function registerTrainCommands(program: Command): void {
-  const train = program.command("train").description("train the model: base (pretraining)");
+  const train = program.command("train").description(
+    "train the model: base (pretraining), mid (midtraining), sft (supervised finetuning)",
+  );
   const int = (flag: string) => parseIntOption(flag);
   const num = (flag: string) => parseNumberOption(flag);
   train.command("base")
@@ -123,6 +126,7 @@ export function registerTrainCommands(program: Command): void {
       const tokenizer = Tokenizer.load(opts.tokenizerDir ?? layout.tokenizer(baseDir));
       await trainBase({ ...opts, baseDir, dataDir, tokenizer, resume: Boolean(opts.resume) });
     });
+  registerTrainMid(train);
 }
 
 function kebab(s: string): string {

@@ -129,12 +129,11 @@ export async function stageFinished(dir: string): Promise<boolean> {
 }
 
 /** Options as a plain JSON object for the meta and the report (no tokenizer, no paths). */
-export function userConfig(o: object): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
+export function userConfig(o: object): Record<string, string | number | boolean> {
+  const out: Record<string, string | number | boolean> = {};
   for (const [k, v] of Object.entries(o)) {
     if (["tokenizer", "baseDir", "dataDir", "taskDataDir"].includes(k)) continue;
-    if (v === undefined || typeof v === "function" || (typeof v === "object" && v !== null)) continue;
-    out[k] = v;
+    if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") out[k] = v;
   }
   return out;
 }

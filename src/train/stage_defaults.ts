@@ -46,8 +46,6 @@ export const MID_DEFAULTS = {
   weightDecay: 0,
   evalEvery: 150,
   evalTokens: 20 * 524288,
-  /** Fraction of the epoch after which the lr decays linearly to 0 (mid_train's get_lr_multiplier). */
-  warmdownStart: 0.8,
   saveEvery: -1,
   keepLast: 0,
   logEvery: 1,
