@@ -169,7 +169,10 @@ Deno.test({
       assert(first > 0.05 && first < 0.6, `the SFT model should be right sometimes: ${r.join(" ")}`);
       assert(lastR > first + 0.4, `the mean reward should rise: ${first.toFixed(3)} -> ${lastR.toFixed(3)}`);
       assertEquals([...out.matchAll(/pass@1: [\d.]+, pass@2/g)].length, 4, out); // steps 0, 12, 24 and 25
-      assertEquals((await listCheckpoints(checkpointDir(base, "rl", "d2"))).map((c) => c.step), [25]);
+      const [ckpt] = await listCheckpoints(checkpointDir(base, "rl", "d2"));
+      assertEquals(ckpt.step, 25);
+      const meta = JSON.parse(Deno.readTextFileSync(ckpt.metaPath));
+      assertEquals([meta.final, meta.source], [true, { stage: "sft", tag: "d2", step: 60 }]);
       const section = Deno.readTextFileSync(join(base, "report", "chat-rl.md"));
       assertStringIncludes(section, "Last step mean reward");
       const metrics = Deno.readTextFileSync(join(base, "report", "metrics-rl.jsonl"));
@@ -247,6 +250,7 @@ Deno.test({
       const ckpts = await listCheckpoints(checkpointDir(base, "rl", "d2"));
       assertEquals(ckpts.length, 1);
       assert(ckpts[0].step >= 3 && ckpts[0].step < 2500, `saved at step ${ckpts[0].step}`);
+      assertEquals(JSON.parse(Deno.readTextFileSync(ckpts[0].metaPath)).final, false);
     }),
 });
 
@@ -267,7 +271,7 @@ Deno.test({
       for (const p of ["chatrl_checkpoints", "report"]) {
         assertEquals(await exists(join(base, p)), false, `${p} was created`);
       }
-      const tagged = await run(["--model-tag", "d9"]);
+      const tagged = await run(["--source-tag", "d9"]);
       assertEquals(tagged.code, 1, tagged.out);
       assertStringIncludes(tagged.err, "nanochat train sft");
 

@@ -9,42 +9,36 @@
 // exact --resume; nanochat saves only the weights), pass@k is also measured after the last step (so the
 // report has the final model's number), passes whose advantages are all 0 skip the backward (their gradient
 // is exactly 0), and a fresh run refuses to write over an existing RL run of the same tag (--resume it, or
-// pick another --model-tag).
+// pick another --model-tag). Resume, save, stop and progress are the shared stage helpers (stage_*.ts).
 import { UserError } from "../common/errors.ts";
 import { formatDuration } from "../common/fs.ts";
-import { layout } from "../common/base_dir.ts";
-import { Progress } from "../common/progress.ts";
-import { countParams, type GPTConfig } from "../model/config.ts";
+import { countParams, flopsPerToken, type GPTConfig } from "../model/config.ts";
 import { ComputeContext, type DeviceRequest } from "../model/context.ts";
 import { GPT } from "../model/gpt.ts";
 import { Engine } from "../engine/engine.ts";
 import { MetricsRecorder } from "../report/metrics.ts";
 import { logReportSection } from "../report/section.ts";
-import { Tokenizer } from "../tokenizer/tokenizer.ts";
-import {
-  checkpointDir,
-  checkShapes,
-  findModelTag,
-  latestCheckpoint,
-  loadCheckpoint,
-  type LoadedCheckpoint,
-  pruneCheckpoints,
-  saveCheckpoint,
-  stageDir,
-} from "../checkpoint/checkpoint.ts";
-import { expectedShapes, modelTensors, optimTensors, restoreModel } from "../checkpoint/model_io.ts";
+import type { Tokenizer } from "../tokenizer/tokenizer.ts";
+import { checkpointDir, latestCheckpoint } from "../checkpoint/checkpoint.ts";
+import { restoreModel } from "../checkpoint/model_io.ts";
 import { runGenerative } from "../eval/chat_eval.ts";
 import { GSM8K } from "../../tasks/mod.ts";
 import { rolloutProblem, type RolloutSettings, trainingPasses } from "./rl_rollout.ts";
 import { adamwLrScale } from "./schedule.ts";
+import { loadSourceCheckpoint, resumeStage, saveStage, userConfig } from "./stage_checkpoint.ts";
+import { devicePeak, EtaClock, printRunEstimate, StepProgress } from "./stage_progress.ts";
+import { StopSignal } from "./stage_stop.ts";
 
-/** nanochat A's chat_rl settings (dashed on the command line), plus ours for resume and devices. */
+/** nanochat A's chat_rl settings (dashed on the command line; defaults in stage_defaults.ts RL_DEFAULTS). */
 export interface RlTrainOptions {
   baseDir: string;
-  /** The SFT model's tag (default: the largest d<N> in chatsft_checkpoints); the RL run gets the same tag. */
+  tokenizer: Tokenizer;
+  /** The SFT model to start from (default: the largest d<N> in chatsft_checkpoints). */
+  sourceTag?: string;
+  /** Its checkpoint step (default: the latest). */
+  sourceStep?: number;
+  /** The RL run's folder name under chatrl_checkpoints ("" or undefined: the SFT model's tag). */
   modelTag?: string;
-  /** The SFT checkpoint step (default: the latest). */
-  modelStep?: number;
   deviceBatchSize: number;
   examplesPerStep: number;
   numSamples: number;
@@ -64,32 +58,14 @@ export interface RlTrainOptions {
   resume: boolean;
   /** Save and stop once this many steps are done (-1: run to the end), to split a long run. */
   stopAfter: number;
+  logEvery: number;
   device: DeviceRequest;
   threads: number;
+  peakFlops?: number;
   seed: number;
   /** Offline task data (../shared/data/chat layout; default $NANOCHAT_TASK_DATA_DIR, else download). */
   taskDataDir?: string;
-  tokenizerDir?: string;
 }
-
-/** nanochat A's chat_rl defaults: the one place `train rl` (and the speedrun) read them from. */
-export const RL_DEFAULTS = {
-  deviceBatchSize: 8,
-  examplesPerStep: 16,
-  numSamples: 16,
-  maxNewTokens: 256,
-  temperature: 1.0,
-  topK: 50,
-  embeddingLr: 0.2,
-  unembeddingLr: 0.004,
-  matrixLr: 0.02,
-  weightDecay: 0,
-  initLrFrac: 0.05,
-  numEpochs: 1,
-  saveEvery: 60,
-  evalEvery: 60,
-  evalExamples: 400,
-} as const satisfies Partial<RlTrainOptions>;
 
 /** What the loop carries from step to step; saved in every checkpoint so a resume continues it exactly. */
 interface LoopState {
@@ -114,130 +90,106 @@ const RL_MUON_MOMENTUM = 0.95;
 /** Runs RL from the SFT checkpoint to <base>/chatrl_checkpoints/<tag>. */
 export async function trainRl(o: RlTrainOptions): Promise<RlResult> {
   checkOptions(o);
-  // ---- the SFT model to start from, and the RL run's folder (all checked before anything is written)
-  const tag = o.modelTag ?? await sftTag(o.baseDir);
-  const sftDir = checkpointDir(o.baseDir, "sft", tag);
-  const rlDir = checkpointDir(o.baseDir, "rl", tag);
-  const latest = await latestCheckpoint(rlDir);
-  if (latest !== null && !o.resume) {
+  // ---- the SFT model, the RL run's folder and the tasks, all checked before anything is written
+  const source = await loadSourceCheckpoint(o.baseDir, "sft", o.sourceTag, o.sourceStep);
+  const config: GPTConfig = source.config;
+  if (config.vocabSize !== o.tokenizer.vocabSize) {
     throw new UserError(
-      `${rlDir} already holds an RL run (step ${latest.step}): continue it with --resume, ` +
+      `the tokenizer has ${o.tokenizer.vocabSize} tokens but SFT checkpoint ${source.ckpt.dir} expects ` +
+        `${config.vocabSize}: use the tokenizer the model was trained with (--tokenizer-dir)`,
+    );
+  }
+  const modelTag = o.modelTag || source.tag;
+  const rlDir = checkpointDir(o.baseDir, "rl", modelTag);
+  const existing = await latestCheckpoint(rlDir);
+  if (existing !== null && !o.resume) {
+    throw new UserError(
+      `${rlDir} already holds an RL run (step ${existing.step}): continue it with --resume, ` +
         `or start another with --model-tag`,
     );
   }
-  if (o.resume && latest === null) console.log(`--resume: no checkpoint in ${rlDir} yet, starting fresh`);
-  const source = latest === null
-    ? await loadCheckpoint(sftDir, o.modelStep, { loadOptim: false })
-    : await loadCheckpoint(rlDir, latest.step, { loadOptim: true });
-  const config = (source.meta as { config?: GPTConfig }).config;
-  if (!config) throw new UserError(`checkpoint ${source.dir} step ${source.step} has no model config`);
-  const tokenizer = Tokenizer.load(o.tokenizerDir ?? layout.tokenizer(o.baseDir));
-  if (tokenizer.vocabSize !== config.vocabSize) {
-    tokenizer.free();
-    throw new UserError(
-      `the tokenizer has ${tokenizer.vocabSize} tokens but ${source.dir} expects ${config.vocabSize}: ` +
-        `use the tokenizer the model was trained with (--tokenizer-dir)`,
-    );
-  }
-
-  // ---- tasks: GSM8K train for rollouts, GSM8K test (held out) for pass@k
-  let train: GSM8K;
-  let val: GSM8K;
-  try {
-    const data = { dataDir: o.taskDataDir, baseDir: o.baseDir, quiet: true };
-    train = await GSM8K.load({ ...data, split: "train" });
-    val = await GSM8K.load({ ...data, split: "test" });
-  } catch (err) {
-    tokenizer.free();
-    throw err;
-  }
+  // GSM8K train for rollouts, GSM8K test (held out) for pass@k
+  const data = { dataDir: o.taskDataDir, baseDir: o.baseDir, quiet: true };
+  const train = await GSM8K.load({ ...data, split: "train" });
+  const val = await GSM8K.load({ ...data, split: "test" });
   const numSteps = Math.floor(train.size / o.examplesPerStep) * o.numEpochs;
   if (numSteps < 1) {
-    tokenizer.free();
     throw new UserError(
       `GSM8K train has ${train.size} problems, fewer than --examples-per-step ${o.examplesPerStep}: lower it`,
     );
   }
 
-  // ---- native model from the checkpoint (RL's optimizer starts fresh unless resuming)
+  // ---- native model: the SFT weights with a fresh optimizer, or the RL run's own latest checkpoint
   const ctx = ComputeContext.create({ device: o.device, threads: o.threads, seed: o.seed });
   const computeDtype = ctx.device.computeDtypes.includes("bf16") ? "bf16" : "f32";
   const model = GPT.create(ctx, config, { maxBatch: o.deviceBatchSize, computeDtype });
-  const engine = new Engine(model, tokenizer);
-  const assistantEnd = tokenizer.encodeSpecial("<|assistant_end|>");
-  let startStep = 0;
   let loop: LoopState = { totalTrainingTime: 0, passAtK: null, firstMeanReward: null, lastMeanReward: null };
-  let sftOrigin: unknown = { tag, step: source.step };
-  let metrics: MetricsRecorder | null = null;
-  const cleanup = () => {
-    metrics?.close();
-    model.free();
-    ctx.destroy();
-    tokenizer.free();
-  };
+  let resumed = null;
+  let metrics: MetricsRecorder;
   try {
-    const meta = source.meta as {
-      config: GPTConfig;
-      optimStep?: number;
-      loopState?: LoopState;
-      sft?: unknown;
-    };
-    if (latest !== null) {
-      loadInto(model, source, meta.optimStep);
-      startStep = source.step;
-      loop = meta.loopState ?? loop;
-      sftOrigin = meta.sft ?? sftOrigin;
-      console.log(`resumed from ${rlDir} step ${startStep}`);
+    resumed = o.resume ? await resumeStage<null, LoopState>(rlDir, model, config) : null;
+    if (o.resume && resumed === null) console.log(`--resume: no checkpoint in ${rlDir} yet, starting fresh`);
+    if (resumed !== null) {
+      loop = resumed.loopState;
+      console.log(`resumed from ${rlDir} step ${resumed.step}`);
     } else {
-      loadInto(model, source, undefined);
-      console.log(`starting from the SFT model ${sftDir} step ${source.step}`);
+      restoreModel(model, source.ckpt); // weights only: RL's optimizer starts fresh, as nanochat's
+      console.log(`starting from the SFT model ${source.ckpt.dir} step ${source.step}`);
     }
     // series for the report's plots (<base>/report/metrics-rl.jsonl), continued on resume
-    metrics = await MetricsRecorder.open(o.baseDir, "rl", latest ? { resumeFrom: startStep } : {});
+    metrics = await MetricsRecorder.open(o.baseDir, "rl", resumed ? { resumeFrom: resumed.step } : {});
   } catch (err) {
-    cleanup();
+    model.free();
+    ctx.destroy();
     throw err;
   }
-  const params = countParams(config);
+  const startStep = resumed?.step ?? 0;
+  // the SFT checkpoint this run started from (a resumed run keeps the one it began with)
+  const origin = resumed?.source ?? { stage: "sft" as const, tag: source.tag, step: source.step };
+  const engine = new Engine(model, o.tokenizer);
+  const assistantEnd = o.tokenizer.encodeSpecial("<|assistant_end|>");
+  const sequencesPerStep = o.examplesPerStep * o.numSamples;
   console.log(`device ${ctx.describe()}, ${computeDtype} compute`);
   console.log(
-    `model: ${params.total.toLocaleString("en-US")} params; ${numSteps} steps of ${o.examplesPerStep} ` +
-      `problems x ${o.numSamples} samples (GSM8K train: ${train.size} problems, ${o.numEpochs} epoch(s)); ` +
-      `pass@k on ${Math.min(o.evalExamples, val.size)} test problems every ${o.evalEvery} steps; ` +
-      `checkpoints in ${rlDir}`,
+    `RL d${config.nLayer} (${
+      countParams(config).total.toLocaleString("en-US")
+    } params): ${numSteps} steps of ` +
+      `${o.examplesPerStep} problems x ${o.numSamples} samples (GSM8K train: ${train.size} problems, ` +
+      `${o.numEpochs} epoch(s)); pass@1..${o.deviceBatchSize} on ${Math.min(o.evalExamples, val.size)} ` +
+      `test problems every ${o.evalEvery} steps; checkpoints in ${rlDir}`,
   );
+  // the estimate counts, per sequence, a decode of max-new-tokens (2 FLOPs per weight per token) and a
+  // training pass over prompt + max-new-tokens (6 per weight per token, attention included): an upper bound
+  const promptTokens = 128;
+  const flopsPerStep = sequencesPerStep *
+    (2 * (countParams(config).total - countParams(config).wte) * o.maxNewTokens +
+      flopsPerToken(config) * (promptTokens + o.maxNewTokens));
+  const peak = devicePeak(ctx, o.threads, o.peakFlops);
+  printRunEstimate({
+    flopsPerStep,
+    steps: numSteps - startStep,
+    peak,
+    deviceKind: ctx.device.kind,
+    label: "steps (at most max-new-tokens per sample)",
+  });
 
-  // ---- Ctrl-C / SIGTERM finish the current step, save, and exit 0; a second Ctrl-C exits at once
-  let stopRequested = false;
-  const onSignal = () => {
-    if (stopRequested) Deno.exit(130);
-    stopRequested = true;
-    console.error("\ninterrupt: finishing this step, then saving a checkpoint (Ctrl-C again to quit now)");
-  };
-  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-  for (const s of signals) Deno.addSignalListener(s, onSignal);
-
+  const stop = new StopSignal();
   const save = async (step: number) => {
-    await saveCheckpoint(rlDir, step, {
-      model: modelTensors(model),
-      optim: optimTensors(model),
-      meta: {
-        step,
-        config,
-        userConfig: { ...o, baseDir: undefined },
-        optimStep: model.getOptimStep(),
-        loopState: loop,
-        modelTag: tag,
-        sft: sftOrigin,
-      },
-    });
-    if (o.keepLast > 0) await pruneCheckpoints(rlDir, o.keepLast);
-    metrics!.markCheckpoint(step);
-    console.log(`saved checkpoint ${rlDir} step ${step}`);
+    await saveStage<null, LoopState>(rlDir, model, {
+      step,
+      config,
+      userConfig: userConfig(o),
+      loaderState: null,
+      loopState: loop,
+      modelTag,
+      final: step === numSteps,
+      source: origin,
+    }, o.keepLast);
+    metrics.markCheckpoint(step);
   };
 
   const evaluate = async (step: number) => {
-    const r = await runGenerative(val, tokenizer, engine, config.sequenceLen, {
+    const r = await runGenerative(val, o.tokenizer, engine, config.sequenceLen, {
       numSamples: o.deviceBatchSize,
       maxNewTokens: o.maxNewTokens,
       temperature: o.temperature,
@@ -246,7 +198,7 @@ export async function trainRl(o: RlTrainOptions): Promise<RlResult> {
       quiet: true,
     });
     loop.passAtK = r.passAtK!;
-    metrics!.record(step, Object.fromEntries(loop.passAtK.map((p, k) => [`pass@k/pass@${k + 1}`, p])));
+    metrics.record(step, Object.fromEntries(loop.passAtK.map((p, k) => [`pass@k/pass@${k + 1}`, p])));
     console.log(
       `step ${pad(step)} | ${loop.passAtK.map((p, k) => `pass@${k + 1}: ${p.toFixed(4)}`).join(", ")}`,
     );
@@ -260,29 +212,31 @@ export async function trainRl(o: RlTrainOptions): Promise<RlResult> {
     topK: o.topK,
     seed: o.seed,
   };
+  const passesPerProblem = o.numSamples / o.deviceBatchSize;
   const lrScale = adamwLrScale(config.nEmbd);
+  const clock = new EtaClock();
   let step = startStep;
-  let lastDt = Infinity;
   try {
     for (;; step++) {
       const last = step === numSteps;
-      if (o.stopAfter > 0 && step >= o.stopAfter && step > startStep) stopRequested = true;
-      const resumedHere = latest !== null && step === startStep;
+      if (o.stopAfter > 0 && step >= o.stopAfter && step > startStep) stop.request();
+      const resumedHere = resumed !== null && step === startStep;
       if (o.evalEvery > 0 && !resumedHere && (last || step % o.evalEvery === 0)) await evaluate(step);
       const periodicSave = o.saveEvery > 0 && step > startStep && step % o.saveEvery === 0;
-      if (last || periodicSave || stopRequested) await save(step);
-      if (last || stopRequested) break;
+      if (last || periodicSave || stop.requested) await save(step);
+      if (last || stop.requested) break;
 
       // rollouts and the backward passes of each problem in turn (one problem's samples at a time, as
       // nanochat, so memory stays at device-batch-size rows); one optimizer step at the end
       const t0 = performance.now();
-      const progress = new Progress(`step ${step} rollouts`, o.examplesPerStep, { quiet: lastDt < 5 });
+      const inStep = new StepProgress(`step ${step} rollouts`, o.examplesPerStep * passesPerProblem);
+      inStep.start();
       const rewards: number[] = [];
       let seqLenSum = 0;
       let sampled = 0;
       for (let e = 0; e < o.examplesPerStep; e++) {
         const index = (step * o.examplesPerStep + e) % train.size;
-        const r = await rolloutProblem(engine, tokenizer, train, index, step, settings);
+        const r = await rolloutProblem(engine, o.tokenizer, train, index, step, settings);
         for (const pass of trainingPasses(r, assistantEnd, o.deviceBatchSize, o.examplesPerStep)) {
           if (pass.zeroAdvantage) continue;
           await model.backwardWeighted(
@@ -297,9 +251,8 @@ export async function trainRl(o: RlTrainOptions): Promise<RlResult> {
         rewards.push(...r.rewards);
         seqLenSum += r.sequences.reduce((a, s) => a + s.length, 0);
         sampled += r.sampledTokens;
-        progress.advance(1, `mean reward so far ${mean(rewards).toFixed(4)}`);
+        inStep.tick((e + 1) * passesPerProblem);
       }
-      if (!progress.options.quiet) progress.finish();
       const loss = model.lossStats().lossSum;
       const lrm = 1 - step / numSteps;
       await model.optimStep({
@@ -311,7 +264,6 @@ export async function trainRl(o: RlTrainOptions): Promise<RlResult> {
       });
       model.zeroGrad();
       const dt = (performance.now() - t0) / 1000;
-      lastDt = dt;
 
       // logging: mean reward, mean sequence length (prompt included, as nanochat), throughput, ETA
       const meanReward = mean(rewards);
@@ -319,37 +271,37 @@ export async function trainRl(o: RlTrainOptions): Promise<RlResult> {
       loop.firstMeanReward ??= meanReward;
       loop.lastMeanReward = meanReward;
       loop.totalTrainingTime += dt;
+      clock.add(dt);
       metrics.record(step, {
         "reward/mean": meanReward,
         "loss/train": loss,
         "lr/lrm": lrm,
         "length/mean sequence length": meanLen,
       });
-      const eta = (numSteps - step - 1) * dt;
-      console.log(
-        `step ${pad(step)}/${pad(numSteps)} (${(100 * step / numSteps).toFixed(2)}%) | ` +
-          `loss: ${loss.toFixed(6)} | mean reward: ${meanReward.toFixed(4)} | ` +
-          `mean sequence length: ${meanLen.toFixed(2)} | lrm: ${lrm.toFixed(3)} | dt: ${
-            (dt * 1000).toFixed(0)
-          }ms | ` +
-          `rollouts/sec: ${(rewards.length / dt).toFixed(2)} | sampled tok/sec: ${
-            Math.round(sampled / dt)
-          } | ` +
-          `eta: ${formatDuration(eta)}`,
-      );
+      if (step % o.logEvery === 0 || step === numSteps - 1) {
+        console.log(
+          `step ${pad(step)}/${pad(numSteps)} (${(100 * step / numSteps).toFixed(2)}%) | ` +
+            `loss: ${loss.toFixed(6)} | mean reward: ${meanReward.toFixed(4)} | ` +
+            `mean sequence length: ${meanLen.toFixed(2)} | lrm: ${lrm.toFixed(3)} | ` +
+            `dt: ${(dt * 1000).toFixed(0)}ms | rollouts/sec: ${(rewards.length / dt).toFixed(2)} | ` +
+            `sampled tok/sec: ${Math.round(sampled / dt)} | eta: ${clock.eta(numSteps - step - 1)}`,
+        );
+      }
     }
   } finally {
-    for (const s of signals) Deno.removeSignalListener(s, onSignal);
-    cleanup();
+    stop.dispose();
+    metrics.close();
+    model.free();
+    ctx.destroy();
   }
 
   if (step === numSteps) {
     await logReportSection(o.baseDir, "Chat RL", [
-      { ...o, baseDir: undefined },
+      userConfig(o),
       {
-        "SFT model": `${tag} step ${(sftOrigin as { step?: number }).step ?? "?"}`,
+        "SFT model": `${origin.tag} step ${origin.step}`,
         "Number of steps": numSteps,
-        "Sequences per step": o.examplesPerStep * o.numSamples,
+        "Sequences per step": sequencesPerStep,
         "First step mean reward": loop.firstMeanReward,
         "Last step mean reward": loop.lastMeanReward,
         ...Object.fromEntries((loop.passAtK ?? []).map((p, k) => [`Final pass@${k + 1}`, p])),
@@ -358,25 +310,6 @@ export async function trainRl(o: RlTrainOptions): Promise<RlResult> {
     ]);
   }
   return { steps: step, numSteps, meanReward: loop.lastMeanReward, passAtK: loop.passAtK };
-}
-
-/** The SFT model's tag, or a clear error naming the command that makes one. */
-async function sftTag(baseDir: string): Promise<string> {
-  try {
-    return await findModelTag(baseDir, "sft");
-  } catch (err) {
-    if (!(err instanceof UserError)) throw err;
-    throw new UserError(
-      `no SFT checkpoint in ${stageDir(baseDir, "sft")}: RL starts from the SFT model, ` +
-        `make one with \`nanochat train sft\` (or name one with --model-tag)`,
-    );
-  }
-}
-
-/** Writes a checkpoint into the model, after checking that its tensors fit (one clear error if not). */
-function loadInto(model: GPT, ckpt: LoadedCheckpoint, optimStep: number | undefined): void {
-  checkShapes(`${ckpt.dir} step ${ckpt.step}`, ckpt.model, expectedShapes(model));
-  restoreModel(model, ckpt, optimStep);
 }
 
 function checkOptions(o: RlTrainOptions): void {
@@ -388,6 +321,7 @@ function checkOptions(o: RlTrainOptions): void {
     ["--top-k", o.topK, 0],
     ["--num-epochs", o.numEpochs, 1],
     ["--eval-examples", o.evalExamples, 1],
+    ["--log-every", o.logEvery, 1],
   ];
   for (const [flag, v, min] of ints) {
     if (!Number.isInteger(v) || v < min) {
