@@ -5,6 +5,7 @@
 // targets -1 wherever the engine's mask is 0 (prompt and calculator output), weight = the row's advantage.
 // The policy-gradient loss per pass is sum(adv * CE) / (valid tokens * passes * examples per step), which is
 // exactly nanochat's -sum(logp * adv) / (num_valid * num_passes * examples_per_rank).
+import { UserError } from "../common/errors.ts";
 import type { BatchOptions, GeneratedRow } from "../engine/engine.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { renderForCompletion } from "../tokenizer/render.ts";
@@ -31,6 +32,8 @@ export interface RolloutSettings {
   maxNewTokens: number;
   temperature: number;
   topK: number;
+  /** The model's context (sequence length): a prompt must leave room for at least one token. */
+  contextLen: number;
   /** The run's seed, mixed into every pass's seed. */
   seed: number;
 }
@@ -89,6 +92,12 @@ export async function rolloutProblem(
 ): Promise<ProblemRollout> {
   const conversation = task.get(index);
   const prompt = renderForCompletion(tokenizer, conversation);
+  if (prompt.length >= s.contextLen) {
+    throw new UserError(
+      `training problem ${index} renders to a ${prompt.length}-token prompt, which fills the model's ` +
+        `context of ${s.contextLen}: RL needs a model trained with a longer --max-seq-len`,
+    );
+  }
   const sequences: number[][] = [];
   const masks: (0 | 1)[][] = [];
   const rewards: number[] = [];

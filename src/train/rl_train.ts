@@ -210,6 +210,7 @@ export async function trainRl(o: RlTrainOptions): Promise<RlResult> {
     maxNewTokens: o.maxNewTokens,
     temperature: o.temperature,
     topK: o.topK,
+    contextLen: config.sequenceLen,
     seed: o.seed,
   };
   const passesPerProblem = o.numSamples / o.deviceBatchSize;
