@@ -23,7 +23,8 @@ import { checkpointDir, latestCheckpoint } from "../checkpoint/checkpoint.ts";
 import { restoreModel } from "../checkpoint/model_io.ts";
 import { runGenerative } from "../eval/chat_eval.ts";
 import { GSM8K } from "../../tasks/mod.ts";
-import { rolloutProblem, type RolloutSettings, trainingPasses } from "./rl_rollout.ts";
+import type { RolloutSettings } from "./rl_rollout.ts";
+import { rlStep } from "./rl_step.ts";
 import { adamwLrScale } from "./schedule.ts";
 import { loadSourceCheckpoint, resumeStage, saveStage, userConfig } from "./stage_checkpoint.ts";
 import { devicePeak, EtaClock, printRunEstimate, StepProgress } from "./stage_progress.ts";
@@ -147,7 +148,6 @@ export async function trainRl(o: RlTrainOptions): Promise<RlResult> {
   // the SFT checkpoint this run started from (a resumed run keeps the one it began with)
   const origin = resumed?.source ?? { stage: "sft" as const, tag: source.tag, step: source.step };
   const engine = new Engine(model, o.tokenizer);
-  const assistantEnd = o.tokenizer.encodeSpecial("<|assistant_end|>");
   const sequencesPerStep = o.examplesPerStep * o.numSamples;
   console.log(`device ${ctx.describe()}, ${computeDtype} compute`);
   console.log(
@@ -227,48 +227,34 @@ export async function trainRl(o: RlTrainOptions): Promise<RlResult> {
       if (last || periodicSave || stop.requested) await save(step);
       if (last || stop.requested) break;
 
-      // rollouts and the backward passes of each problem in turn (one problem's samples at a time, as
-      // nanochat, so memory stays at device-batch-size rows); one optimizer step at the end
+      // rollouts, weighted backward passes and one optimizer step (rl_step.ts)
       const t0 = performance.now();
       const inStep = new StepProgress(`step ${step} rollouts`, o.examplesPerStep * passesPerProblem);
       inStep.start();
-      const rewards: number[] = [];
-      let seqLenSum = 0;
-      let sampled = 0;
-      for (let e = 0; e < o.examplesPerStep; e++) {
-        const index = (step * o.examplesPerStep + e) % train.size;
-        const r = await rolloutProblem(engine, o.tokenizer, train, index, step, settings);
-        for (const pass of trainingPasses(r, assistantEnd, o.deviceBatchSize, o.examplesPerStep)) {
-          if (pass.zeroAdvantage) continue;
-          await model.backwardWeighted(
-            pass.inputs,
-            pass.targets,
-            pass.weights,
-            pass.B,
-            pass.T,
-            pass.normalizer,
-          );
-        }
-        rewards.push(...r.rewards);
-        seqLenSum += r.sequences.reduce((a, s) => a + s.length, 0);
-        sampled += r.sampledTokens;
-        inStep.tick((e + 1) * passesPerProblem);
-      }
-      const loss = model.lossStats().lossSum;
       const lrm = 1 - step / numSteps;
-      await model.optimStep({
-        lrUnembed: o.unembeddingLr * lrScale * o.initLrFrac * lrm,
-        lrEmbed: o.embeddingLr * lrScale * o.initLrFrac * lrm,
-        lrMatrix: o.matrixLr * o.initLrFrac * lrm,
-        muonMomentum: RL_MUON_MOMENTUM,
-        weightDecay: o.weightDecay,
+      const r = await rlStep({
+        model,
+        engine,
+        tokenizer: o.tokenizer,
+        task: train,
+        step,
+        examplesPerStep: o.examplesPerStep,
+        settings,
+        optim: {
+          lrUnembed: o.unembeddingLr * lrScale * o.initLrFrac * lrm,
+          lrEmbed: o.embeddingLr * lrScale * o.initLrFrac * lrm,
+          lrMatrix: o.matrixLr * o.initLrFrac * lrm,
+          muonMomentum: RL_MUON_MOMENTUM,
+          weightDecay: o.weightDecay,
+        },
+        onProblem: (done) => inStep.tick(done),
       });
-      model.zeroGrad();
       const dt = (performance.now() - t0) / 1000;
 
       // logging: mean reward, mean sequence length (prompt included, as nanochat), throughput, ETA
+      const { rewards, loss } = r;
       const meanReward = mean(rewards);
-      const meanLen = seqLenSum / rewards.length;
+      const meanLen = r.sequenceTokens / rewards.length;
       loop.firstMeanReward ??= meanReward;
       loop.lastMeanReward = meanReward;
       loop.totalTrainingTime += dt;
@@ -285,7 +271,7 @@ export async function trainRl(o: RlTrainOptions): Promise<RlResult> {
             `loss: ${loss.toFixed(6)} | mean reward: ${meanReward.toFixed(4)} | ` +
             `mean sequence length: ${meanLen.toFixed(2)} | lrm: ${lrm.toFixed(3)} | ` +
             `dt: ${(dt * 1000).toFixed(0)}ms | rollouts/sec: ${(rewards.length / dt).toFixed(2)} | ` +
-            `sampled tok/sec: ${Math.round(sampled / dt)} | eta: ${clock.eta(numSteps - step - 1)}`,
+            `sampled tok/sec: ${Math.round(r.sampledTokens / dt)} | eta: ${clock.eta(numSteps - step - 1)}`,
         );
       }
     }
