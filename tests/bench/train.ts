@@ -3,10 +3,13 @@
 //   * our full step through Deno FFI (forward+backward, Muon+AdamW), with time inside native code vs wall
 //     time, so the FFI crossing cost is visible, and the share of the step spent in the optimizer;
 //   * PyTorch CPU training nanochat's same model with the same optimizers (skipped with a note when torch is
-//     not importable; BENCH_TORCH_PATH adds a folder to PYTHONPATH).
+//     not importable; BENCH_TORCH_PATH adds a folder to PYTHONPATH);
+//   * the RL row (train_rl.ts): one `nanochat train rl` step in rollouts/s and sampled tokens/s, beside the
+//     same loop in PyTorch (run it alone with `deno run -A tests/bench/train_rl.ts`).
 import { fileURLToPath } from "node:url";
 import { configFromDepth, flopsPerToken } from "../../src/model/config.ts";
 import { ComputeContext, GPT } from "../../src/model/mod.ts";
+import { rlRow } from "./train_rl.ts";
 
 const T = 512;
 const VOCAB = 65536;
@@ -91,6 +94,7 @@ for (const [depth, B] of RUNS) {
       `${torch.ok ? (tokS / torchTokS).toFixed(2) + "x" : "-"} |`,
   );
 }
+await rlRow({ steps: STEPS, threads, torchPath: Deno.env.get("BENCH_TORCH_PATH") ?? "" });
 const status = await Deno.readTextFile("/proc/self/status");
 console.log(
   `\npeak RSS of this process: ${(Number(/VmHWM:\s+(\d+)/.exec(status)?.[1]) / 1024).toFixed(0)} MB`,
