@@ -35,7 +35,10 @@ function answer(k: number): string {
   return `It is\n#### ${k}`;
 }
 
-/** GSM8K-format files in a task-data folder: train problems 0..99, held-out test problems 1000..1031. */
+/**
+ * GSM8K-format files in a task-data folder: train problems 0..99 plus one whose prompt alone is longer than
+ * the model's context (RL skips it), held-out test problems 1000..1031.
+ */
 async function writeTaskData(dir: string): Promise<void> {
   const rows = (from: number, n: number) =>
     Array.from(
@@ -44,7 +47,8 @@ async function writeTaskData(dir: string): Promise<void> {
     )
       .join("\n") + "\n";
   await Deno.mkdir(dir, { recursive: true });
-  await Deno.writeTextFile(join(dir, "gsm8k_train.jsonl"), rows(0, 100));
+  const long = JSON.stringify({ question: question(7).repeat(10), answer: answer(LUCKY) });
+  await Deno.writeTextFile(join(dir, "gsm8k_train.jsonl"), rows(0, 100) + long + "\n");
   await Deno.writeTextFile(join(dir, "gsm8k_test.jsonl"), rows(1000, 32));
 }
 
@@ -164,6 +168,10 @@ Deno.test({
       ]);
       const r = [...rewards(out).values()];
       assertEquals(r.length, 25, out);
+      assertEquals(
+        [...out.matchAll(/skipped 1 problem\(s\) whose prompt fills the context of 48 tokens/g)].length,
+        1,
+      );
       const first = r[0];
       const lastR = mean(r.slice(-5));
       assert(first > 0.05 && first < 0.6, `the SFT model should be right sometimes: ${r.join(" ")}`);
@@ -279,6 +287,9 @@ Deno.test({
       const bad = await run(["--num-samples", "12"]);
       assertEquals(bad.code, 1, bad.out);
       assertStringIncludes(bad.err, "--num-samples 12 must be a multiple of --device-batch-size 8");
+      const zero = await run(["--num-steps", "0"]);
+      assertEquals(zero.code, 1, zero.out);
+      assertStringIncludes(zero.err, "--num-steps must be -1");
 
       // an RL run already there: a fresh run refuses and leaves its checkpoint and metrics as they were
       await rl(base, data, ["--eval-every", "-1", "--stop-after", "2"]);

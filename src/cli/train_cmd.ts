@@ -7,6 +7,7 @@ import { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { trainBase } from "../train/base_train.ts";
 import { BASE_DEFAULTS as D } from "../train/stage_defaults.ts";
 import { registerTrainMid } from "./train_mid_cmd.ts";
+import { registerTrainSft } from "./train_sft_cmd.ts";
 import { deviceOption, globalOptions, parseIntOption, parseNumberOption } from "./context.ts";
 import { registerTrainRl } from "./train_rl_cmd.ts";
 
@@ -128,6 +129,7 @@ export function registerTrainCommands(program: Command): void {
       await trainBase({ ...opts, baseDir, dataDir, tokenizer, resume: Boolean(opts.resume) });
     });
   registerTrainMid(train);
+  registerTrainSft(train);
   registerTrainRl(train);
 }
 

@@ -33,6 +33,12 @@ export function registerTrainRl(train: Command): void {
     .option("--top-k <n>", "top-k filter for sampling (0: off)", int("--top-k"), D.topK)
     .option("--num-epochs <n>", "passes over GSM8K train", int("--num-epochs"), D.numEpochs)
     .option(
+      "--num-steps <n>",
+      "steps of the run (-1: GSM8K train / examples per step, times the epochs); the lr decays to 0 over them",
+      int("--num-steps"),
+      D.numSteps,
+    )
+    .option(
       "--eval-every <n>",
       "pass@k on held-out problems every n steps (-1: off)",
       int("--eval-every"),

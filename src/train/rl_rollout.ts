@@ -5,7 +5,6 @@
 // targets -1 wherever the engine's mask is 0 (prompt and calculator output), weight = the row's advantage.
 // The policy-gradient loss per pass is sum(adv * CE) / (valid tokens * passes * examples per step), which is
 // exactly nanochat's -sum(logp * adv) / (num_valid * num_passes * examples_per_rank).
-import { UserError } from "../common/errors.ts";
 import type { BatchOptions, GeneratedRow } from "../engine/engine.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { renderForCompletion } from "../tokenizer/render.ts";
@@ -32,7 +31,7 @@ export interface RolloutSettings {
   maxNewTokens: number;
   temperature: number;
   topK: number;
-  /** The model's context (sequence length): a prompt must leave room for at least one token. */
+  /** The model's context (sequence length): a longer prompt is skipped. */
   contextLen: number;
   /** The run's seed, mixed into every pass's seed. */
   seed: number;
@@ -81,7 +80,10 @@ export function rolloutSeed(seed: number, step: number, index: number, pass: num
   return Number(h & 0x7fffffffn);
 }
 
-/** Samples `numSamples` completions of problem `index`, grades them, and computes the advantages. */
+/**
+ * Samples `numSamples` completions of problem `index`, grades them, and computes the advantages; null when
+ * the prompt alone fills the model's context (a short-context model meets a long problem: it is skipped).
+ */
 export async function rolloutProblem(
   engine: RolloutEngine,
   tokenizer: Tokenizer,
@@ -89,15 +91,10 @@ export async function rolloutProblem(
   index: number,
   step: number,
   s: RolloutSettings,
-): Promise<ProblemRollout> {
+): Promise<ProblemRollout | null> {
   const conversation = task.get(index);
   const prompt = renderForCompletion(tokenizer, conversation);
-  if (prompt.length >= s.contextLen) {
-    throw new UserError(
-      `training problem ${index} renders to a ${prompt.length}-token prompt, which fills the model's ` +
-        `context of ${s.contextLen}: RL needs a model trained with a longer --max-seq-len`,
-    );
-  }
+  if (prompt.length >= s.contextLen) return null; // no room for a single sampled token
   const sequences: number[][] = [];
   const masks: (0 | 1)[][] = [];
   const rewards: number[] = [];

@@ -36,6 +36,8 @@ export interface RlStepStats {
   sampledTokens: number;
   /** The step's policy-gradient loss (the sum of the passes' losses; each is already normalized). */
   loss: number;
+  /** Problems skipped because their prompt fills the model's context. */
+  skipped: number;
 }
 
 /** Problem e of step s: a cycle over the training set (nanochat's itertools.cycle on one rank). */
@@ -48,10 +50,14 @@ export async function rlStep(i: RlStepInput): Promise<RlStepStats> {
   const { model, settings: s } = i;
   const padToken = i.tokenizer.encodeSpecial("<|assistant_end|>");
   const passesPerProblem = s.numSamples / s.deviceBatchSize;
-  const stats: RlStepStats = { rewards: [], sequenceTokens: 0, sampledTokens: 0, loss: 0 };
+  const stats: RlStepStats = { rewards: [], sequenceTokens: 0, sampledTokens: 0, loss: 0, skipped: 0 };
   for (let e = 0; e < i.examplesPerStep; e++) {
     const index = problemIndex(i.step, e, i.examplesPerStep, i.task.size);
     const r = await rolloutProblem(i.engine, i.tokenizer, i.task, index, i.step, s);
+    if (r === null) {
+      stats.skipped++;
+      continue;
+    }
     for (const pass of trainingPasses(r, padToken, s.deviceBatchSize, i.examplesPerStep)) {
       if (pass.zeroAdvantage) continue; // its gradient is exactly 0
       await model.backwardWeighted(pass.inputs, pass.targets, pass.weights, pass.B, pass.T, pass.normalizer);

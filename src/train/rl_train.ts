@@ -9,7 +9,9 @@
 // exact --resume; nanochat saves only the weights), pass@k is also measured after the last step (so the
 // report has the final model's number), passes whose advantages are all 0 skip the backward (their gradient
 // is exactly 0), and a fresh run refuses to write over an existing RL run of the same tag (--resume it, or
-// pick another --model-tag). Resume, save, stop and progress are the shared stage helpers (stage_*.ts).
+// pick another --model-tag), a problem whose prompt alone fills a short-context model is skipped (nanochat's
+// 2048 never meets one), and --num-steps can cap the horizon (the cpu speedrun preset). Resume, save, stop
+// and progress are the shared stage helpers (stage_*.ts).
 import { UserError } from "../common/errors.ts";
 import { formatDuration } from "../common/fs.ts";
 import { countParams, flopsPerToken, type GPTConfig } from "../model/config.ts";
@@ -52,6 +54,8 @@ export interface RlTrainOptions {
   weightDecay: number;
   initLrFrac: number;
   numEpochs: number;
+  /** Steps of the run (-1: GSM8K train // examples per step, times the epochs, as nanochat). */
+  numSteps: number;
   saveEvery: number;
   evalEvery: number;
   evalExamples: number;
@@ -113,7 +117,8 @@ export async function trainRl(o: RlTrainOptions): Promise<RlResult> {
   const data = { dataDir: o.taskDataDir, baseDir: o.baseDir, quiet: true };
   const train = await GSM8K.load({ ...data, split: "train" });
   const val = await GSM8K.load({ ...data, split: "test" });
-  const numSteps = Math.floor(train.size / o.examplesPerStep) * o.numEpochs;
+  const epochSteps = Math.floor(train.size / o.examplesPerStep) * o.numEpochs;
+  const numSteps = o.numSteps > 0 ? o.numSteps : epochSteps;
   if (numSteps < 1) {
     throw new UserError(
       `GSM8K train has ${train.size} problems, fewer than --examples-per-step ${o.examplesPerStep}: lower it`,
@@ -216,6 +221,8 @@ export async function trainRl(o: RlTrainOptions): Promise<RlResult> {
   const passesPerProblem = o.numSamples / o.deviceBatchSize;
   const lrScale = adamwLrScale(config.nEmbd);
   const clock = new EtaClock();
+  // micro-batch = one sampling pass of device-batch-size rows and its backward
+  const inStep = new StepProgress("step", o.examplesPerStep * passesPerProblem);
   let step = startStep;
   try {
     for (;; step++) {
@@ -229,8 +236,7 @@ export async function trainRl(o: RlTrainOptions): Promise<RlResult> {
 
       // rollouts, weighted backward passes and one optimizer step (rl_step.ts)
       const t0 = performance.now();
-      const inStep = new StepProgress(`step ${step} rollouts`, o.examplesPerStep * passesPerProblem);
-      inStep.start();
+      inStep.start(step);
       const lrm = 1 - step / numSteps;
       const r = await rlStep({
         model,
@@ -249,10 +255,17 @@ export async function trainRl(o: RlTrainOptions): Promise<RlResult> {
         },
         onProblem: (done) => inStep.tick(done),
       });
+      inStep.end();
       const dt = (performance.now() - t0) / 1000;
 
       // logging: mean reward, mean sequence length (prompt included, as nanochat), throughput, ETA
       const { rewards, loss } = r;
+      if (r.skipped > 0) {
+        console.log(
+          `step ${pad(step)}: skipped ${r.skipped} problem(s) whose prompt fills the context of ` +
+            `${config.sequenceLen} tokens`,
+        );
+      }
       const meanReward = mean(rewards);
       const meanLen = r.sequenceTokens / rewards.length;
       loop.firstMeanReward ??= meanReward;
@@ -276,6 +289,7 @@ export async function trainRl(o: RlTrainOptions): Promise<RlResult> {
       }
     }
   } finally {
+    inStep.end();
     stop.dispose();
     metrics.close();
     model.free();
@@ -319,6 +333,11 @@ function checkOptions(o: RlTrainOptions): void {
     throw new UserError(
       `--num-samples ${o.numSamples} must be a multiple of --device-batch-size ${o.deviceBatchSize} ` +
         `(samples are drawn in passes of that many rows)`,
+    );
+  }
+  if (!(Number.isInteger(o.numSteps) && (o.numSteps === -1 || o.numSteps >= 1))) {
+    throw new UserError(
+      `--num-steps must be -1 (one pass over GSM8K train per epoch) or >= 1, got ${o.numSteps}`,
     );
   }
   if (!(o.temperature >= 0)) throw new UserError(`--temperature must be >= 0, got ${o.temperature}`);

@@ -116,15 +116,15 @@ export async function saveStage<L, S>(
   console.log(`saved checkpoint ${dir} step ${meta.step}`);
 }
 
-/** True when the latest checkpoint in `dir` ran its stage to the end (meta.final). */
-export async function stageFinished(dir: string): Promise<boolean> {
+/** When the latest checkpoint in `dir` was written, if it ran its stage to the end (meta.final); else null. */
+export async function finalCheckpointTime(dir: string): Promise<number | null> {
   const latest = await latestCheckpoint(dir);
-  if (latest === null) return false;
+  if (latest === null) return null;
   try {
     const meta = JSON.parse(await Deno.readTextFile(latest.metaPath));
-    return meta?.final === true;
+    return meta?.final === true ? (await Deno.stat(latest.metaPath)).mtime?.getTime() ?? null : null;
   } catch {
-    return false;
+    return null;
   }
 }
 
