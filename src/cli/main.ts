@@ -28,7 +28,7 @@ export function buildProgram(): Command {
   registerModelCommands(program);
   registerTrainCommands(program);
   registerEvalCommands(program);
-  registerSpeedrunCommand(program);
+  registerSpeedrunCommand(program, runCli);
   registerChatCommand(program);
   registerServeCommand(program);
   registerReportCommand(program);

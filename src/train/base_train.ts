@@ -9,19 +9,14 @@ import { GPT } from "../model/gpt.ts";
 import { MetricsRecorder } from "../report/metrics.ts";
 import { logReportSection } from "../report/section.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
-import {
-  checkpointDir,
-  latestCheckpoint,
-  loadCheckpoint,
-  pruneCheckpoints,
-  saveCheckpoint,
-} from "../checkpoint/checkpoint.ts";
+import { checkpointDir } from "../checkpoint/checkpoint.ts";
 import { type LoaderState, type Packing, PretrainLoader } from "./dataloader.ts";
 import { evaluateBpb } from "../eval/bpb.ts";
 import { evaluateCore, gptScorer } from "../eval/core.ts";
+import { resumeStage, saveStage, userConfig } from "./stage_checkpoint.ts";
+import { StopSignal } from "./stage_stop.ts";
+import { devicePeak, EtaClock, printRunEstimate, StepProgress } from "./stage_progress.ts";
 import { resolveBundle } from "../eval/core_bundle.ts";
-import { expectedShapes, modelTensors, optimTensors, restoreModel } from "../checkpoint/model_io.ts";
-import { cpuPeakFlops, gpuPeakFlops } from "./peak_flops.ts";
 import { greedyContinuation, SAMPLE_PROMPTS } from "./samples.ts";
 import { adamwLrScale, gradAccumSteps, lrMultiplier, muonMomentum, trainingHorizon } from "./schedule.ts";
 
@@ -103,10 +98,7 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
   // nanochat trains in bf16 autocast on CUDA: here bf16 compute with fp32 master weights where the device
   // runs it, fp32 elsewhere (the CPU)
   const computeDtype = ctx.device.computeDtypes.includes("bf16") ? "bf16" : "f32";
-  const peak = o.peakFlops ??
-    (ctx.device.kind === "cuda"
-      ? gpuPeakFlops(ctx.device.name)
-      : cpuPeakFlops(o.threads > 0 ? o.threads : navigator.hardwareConcurrency));
+  const peak = devicePeak(ctx, o.threads, o.peakFlops);
   console.log(`device ${ctx.describe()}, ${computeDtype} compute`);
   console.log(
     `model d${o.depth}: ${params.total.toLocaleString("en-US")} params, ${
@@ -125,36 +117,19 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
   let startStep = 0;
   let loaderState: LoaderState | undefined;
   let loop: LoopState = { smoothTrainLoss: 0, minValBpb: Infinity, totalTrainingTime: 0 };
-  const latest = o.resume ? await latestCheckpoint(ckptDir) : null;
-  if (o.resume && latest === null) console.log(`--resume: no checkpoint in ${ckptDir} yet, starting fresh`);
-  if (latest !== null) {
-    const ckpt = await loadCheckpoint(ckptDir, latest.step, {
-      expect: expectedShapes(model),
-      loadOptim: true,
-    });
-    const meta = ckpt.meta as {
-      optimStep: number;
-      loaderState: LoaderState;
-      loopState: LoopState;
-      config: GPTConfig;
-    };
-    if (JSON.stringify(meta.config) !== JSON.stringify(config)) {
-      throw new UserError(
-        `checkpoint ${ckptDir} step ${ckpt.step} was trained with ${JSON.stringify(meta.config)}, ` +
-          `not ${JSON.stringify(config)}: pass the same --depth/--max-seq-len, or another --model-tag`,
-      );
-    }
-    restoreModel(model, ckpt, meta.optimStep);
-    startStep = ckpt.step;
-    loaderState = meta.loaderState;
-    loop = { ...meta.loopState, minValBpb: meta.loopState.minValBpb ?? Infinity };
+  const resumed = o.resume ? await resumeStage<LoaderState, LoopState>(ckptDir, model, config) : null;
+  if (o.resume && resumed === null) console.log(`--resume: no checkpoint in ${ckptDir} yet, starting fresh`);
+  if (resumed !== null) {
+    startStep = resumed.step;
+    loaderState = resumed.loaderState;
+    loop = { ...resumed.loopState, minValBpb: resumed.loopState.minValBpb ?? Infinity };
     console.log(`resumed from ${ckptDir} step ${startStep}`);
   } else {
     model.initWeights(o.seed);
   }
 
   // series for the report's plots (<base>/report/metrics-base.jsonl), continued on resume
-  const metrics = await MetricsRecorder.open(o.baseDir, "base", latest ? { resumeFrom: startStep } : {});
+  const metrics = await MetricsRecorder.open(o.baseDir, "base", resumed ? { resumeFrom: startStep } : {});
 
   // ---- data
   const train = new PretrainLoader({
@@ -184,43 +159,39 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
     }
   };
 
-  // ---- Ctrl-C finishes the current step, saves, and exits; a second Ctrl-C exits at once
-  let stopRequested = false;
-  const onSigint = () => {
-    if (stopRequested) Deno.exit(130);
-    stopRequested = true;
-    console.error("\ninterrupt: finishing this step, then saving a checkpoint (Ctrl-C again to quit now)");
-  };
-  Deno.addSignalListener("SIGINT", onSigint);
+  // ---- Ctrl-C or SIGTERM finishes the current step, saves, and exits; a second one exits at once
+  const stop = new StopSignal();
 
   const save = async (step: number) => {
-    await saveCheckpoint(ckptDir, step, {
-      model: modelTensors(model),
-      optim: optimTensors(model),
-      meta: {
-        step,
-        config,
-        userConfig: { ...o, tokenizer: undefined, baseDir: undefined },
-        optimStep: model.getOptimStep(),
-        loaderState: train.state,
-        loopState: { ...loop, minValBpb: Number.isFinite(loop.minValBpb) ? loop.minValBpb : null },
-        modelTag,
-      },
-    });
-    if (o.keepLast > 0) await pruneCheckpoints(ckptDir, o.keepLast);
+    await saveStage(ckptDir, model, {
+      step,
+      config,
+      userConfig: userConfig(o),
+      loaderState: train.state,
+      loopState: { ...loop, minValBpb: Number.isFinite(loop.minValBpb) ? loop.minValBpb : null },
+      modelTag,
+      final: step === numIterations,
+    }, o.keepLast);
     metrics.markCheckpoint(step);
-    console.log(`saved checkpoint ${ckptDir} step ${step}`);
   };
 
   let valBpb = Number.NaN;
   let step = startStep;
   const lrScale = adamwLrScale(config.nEmbd);
   const tokensPerStep = B * T * gradAccum;
+  printRunEstimate({
+    flopsPerStep: flopsTok * tokensPerStep,
+    steps: numIterations - startStep,
+    peak,
+    deviceKind: ctx.device.kind,
+  });
+  const inStep = new StepProgress("step", gradAccum);
+  const clock = new EtaClock();
   try {
     for (;; step++) {
       const last = step === numIterations;
-      if (o.stopAfter > 0 && step >= o.stopAfter && step > startStep) stopRequested = true;
-      const resumedHere = latest !== null && step === startStep;
+      if (o.stopAfter > 0 && step >= o.stopAfter && step > startStep) stop.request();
+      const resumedHere = resumed !== null && step === startStep;
       if (o.evalEvery > 0 && (last || step % o.evalEvery === 0) && !resumedHere) {
         valBpb = await validate();
         loop.minValBpb = Math.min(loop.minValBpb, valBpb);
@@ -240,11 +211,12 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
         }
       }
       const periodicSave = o.saveEvery > 0 && step > startStep && step % o.saveEvery === 0;
-      if (last || periodicSave || stopRequested) await save(step);
-      if (last || stopRequested) break;
+      if (last || periodicSave || stop.requested) await save(step);
+      if (last || stop.requested) break;
 
       // one optimizer step over gradAccum micro-batches; their losses are read once, after the last
       const t0 = performance.now();
+      inStep.start();
       for (let micro = 0; micro < gradAccum; micro++) {
         const batch = await train.next();
         if (batch === null) throw new Error("the training loader ended (it should loop over epochs)");
@@ -255,6 +227,7 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
           T,
           1 / gradAccum,
         );
+        inStep.tick(micro + 1);
       }
       const stats = model.lossStats();
       const loss = stats.lossSum / stats.calls;
@@ -286,18 +259,20 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
       if (step > 10) loop.totalTrainingTime += dt;
       const tokPerSec = tokensPerStep / dt;
       const mfu = peak ? (flopsTok * tokPerSec / peak) * 100 : Number.NaN;
-      const eta = (numIterations - step - 1) * dt;
+      clock.add(dt);
       if (step % o.logEvery === 0 || step === numIterations - 1) {
         console.log(
           `step ${pad(step)}/${pad(numIterations)} (${(100 * step / numIterations).toFixed(2)}%) | ` +
             `loss: ${loss.toFixed(6)} | smooth: ${smooth.toFixed(4)} | lrm: ${lrm.toFixed(2)} | ` +
             `dt: ${(dt * 1000).toFixed(0)}ms | tok/sec: ${Math.round(tokPerSec).toLocaleString("en-US")} | ` +
-            `mfu: ${Number.isNaN(mfu) ? "n/a" : mfu.toFixed(2)} | eta: ${formatDuration(eta)}`,
+            `mfu: ${Number.isNaN(mfu) ? "n/a" : mfu.toFixed(2)} | eta: ${
+              clock.eta(numIterations - step - 1)
+            }`,
         );
       }
     }
   } finally {
-    Deno.removeSignalListener("SIGINT", onSigint);
+    stop.dispose();
     metrics.close();
     train.close();
     model.free();
