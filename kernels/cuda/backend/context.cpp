@@ -180,7 +180,7 @@ NC_API int32_t nc_context_create(const NcContextConfig* config, NcContext** out_
     *out_ctx = nullptr;
     int n = 0;
     NC_TRY(count_devices(&n));
-    NC_TRY(nc::validate_context_config(config, NC_DEVICE_CUDA, n, "cuda"));
+    NC_TRY(nc::validate_context_config(config, NC_DEVICE_CUDA, n, nc_backend_name()));
     NcContext* ctx = new (std::nothrow) NcContext();
     NC_REQUIRE(nullptr, ctx != nullptr, NC_ERR_OUT_OF_MEMORY, "out of memory allocating the context");
     ctx->device = config->device;
