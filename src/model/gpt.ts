@@ -105,10 +105,11 @@ export class GPT {
     }
     const lib = ctx.lib.symbols;
     const slot = handleSlot();
-    const cfg = packModelConfig({ ...config, ...opts, maxBatch });
+    const full = { ...opts, computeDtype: opts.computeDtype ?? defaultComputeDtype(ctx) };
+    const cfg = packModelConfig({ ...config, ...full, maxBatch });
     checkWith(lib, lib.nc_model_create(ctx.handle, cfg, slot), "creating the model", ctx.handle);
     const ptr = handleFrom(slot, "creating the model");
-    return new GPT(ctx, config, opts, newHolder(ptr, (p) => lib.nc_model_destroy(p), ctx));
+    return new GPT(ctx, config, full, newHolder(ptr, (p) => lib.nc_model_destroy(p), ctx));
   }
 
   /** The raw handle. */
