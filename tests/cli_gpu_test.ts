@@ -51,3 +51,44 @@ Deno.test("gpu-selftest on the emulated cuda backend runs every check and passes
   assertEquals(result.ok, true);
   assertEquals(result.rows.length, 6);
 });
+
+Deno.test("gpu-bench: exit 2 without a GPU; on the emulated backend it measures every depth asked for", async () => {
+  const none = await runCliProcess(["gpu-bench"], { env: { NANOCHAT_COMPUTE_LIB: "" } });
+  if (none.code !== 0) {
+    assertEquals(none.code, 2, none.err);
+    assert(none.err.startsWith("error: gpu-bench: no GPU to benchmark: "), none.err);
+  }
+  const args = [
+    "gpu-bench",
+    "--depths",
+    "1,2",
+    "--batch",
+    "2",
+    "--seq",
+    "16",
+    "--vocab-size",
+    "256",
+    "--steps",
+    "2",
+  ];
+  const r = await runCliProcess([...args, "--json", "--peak-flops", "1e12"], {
+    env: { NANOCHAT_COMPUTE_LIB: EMU_LIB, OMP_NUM_THREADS: "2" },
+  });
+  assertEquals(r.code, 0, r.err);
+  const result = JSON.parse(r.out);
+  assertEquals(result.rows.map((x: { depth: number }) => x.depth), [1, 2]);
+  for (const row of result.rows) {
+    assert(row.tokPerSec > 0 && row.mfu > 0 && row.optimSeconds > 0, JSON.stringify(row));
+    // nanochat's 524,288-token step = accumulated micro-batches + one optimizer step
+    const accum = Math.round(524288 / (2 * 16));
+    assert(
+      Math.abs(row.stepSeconds - (accum * row.microBatchSeconds + row.optimSeconds)) < 1e-9,
+      JSON.stringify(row),
+    );
+  }
+  const bad = await runCliProcess(["gpu-bench", "--depths", "12,x"], {
+    env: { NANOCHAT_COMPUTE_LIB: EMU_LIB },
+  });
+  assertEquals(bad.code, 1);
+  assert(bad.err.includes("--depths expects positive integers"), bad.err);
+});
