@@ -186,6 +186,12 @@ Deno.test({
       const metrics = Deno.readTextFileSync(join(base, "report", "metrics-rl.jsonl"));
       assertStringIncludes(metrics, `"reward/mean"`);
       assertStringIncludes(metrics, `"pass@k/pass@8"`);
+      // `nanochat report` plots the RL reward from those series
+      const report = await runCliProcess(["--base-dir", base, "report", "generate", "--no-copy"]);
+      assertEquals(report.code, 0, report.err);
+      const svg = Deno.readTextFileSync(join(base, "report", "report-plots", "rl-reward.svg"));
+      assertStringIncludes(svg, "RL: reward");
+      assertStringIncludes(Deno.readTextFileSync(join(base, "report", "report.md")), "rl-reward.svg");
     }),
 });
 

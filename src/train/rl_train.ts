@@ -187,12 +187,14 @@ export async function trainRl(o: RlTrainOptions): Promise<RlResult> {
       loaderState: null,
       loopState: loop,
       modelTag,
-      final: step === numSteps,
+      final: step >= numSteps,
       source: origin,
     }, o.keepLast);
     metrics.markCheckpoint(step);
   };
 
+  // nanochat's run_gsm8k_eval: device-batch-size samples per problem at the rollout settings (its 256-token
+  // cap is the same default as max-new-tokens, which sets both here)
   const evaluate = async (step: number) => {
     const r = await runGenerative(val, o.tokenizer, engine, config.sequenceLen, {
       numSamples: o.deviceBatchSize,
@@ -226,7 +228,7 @@ export async function trainRl(o: RlTrainOptions): Promise<RlResult> {
   let step = startStep;
   try {
     for (;; step++) {
-      const last = step === numSteps;
+      const last = step >= numSteps; // a run resumed with a smaller --num-steps ends at once
       if (o.stopAfter > 0 && step >= o.stopAfter && step > startStep) stop.request();
       const resumedHere = resumed !== null && step === startStep;
       if (o.evalEvery > 0 && !resumedHere && (last || step % o.evalEvery === 0)) await evaluate(step);
@@ -296,7 +298,7 @@ export async function trainRl(o: RlTrainOptions): Promise<RlResult> {
     ctx.destroy();
   }
 
-  if (step === numSteps) {
+  if (step >= numSteps) {
     await logReportSection(o.baseDir, "Chat RL", [
       userConfig(o),
       {
