@@ -1,6 +1,6 @@
 // The shared stage helpers: the run estimate and its warning, in-step progress, the ETA clock.
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
-import { estimateRun, EtaClock } from "../src/train/stage_progress.ts";
+import { estimateRun, EtaClock, StepProgress } from "../src/train/stage_progress.ts";
 import { BASE_DEFAULTS, SPEEDRUN_PRESETS } from "../src/train/stage_defaults.ts";
 import { configFromDepth, flopsPerToken } from "../src/model/config.ts";
 
@@ -37,4 +37,25 @@ Deno.test("eta clock: mean step time times the steps left", () => {
   clock.add(1);
   clock.add(3);
   assertEquals(clock.eta(30), "1m00s");
+});
+
+Deno.test("step progress: a step longer than the interval prints where it is; none after end()", async () => {
+  const lines: string[] = [];
+  const { error } = console;
+  console.error = (...a: unknown[]) => lines.push(a.join(" "));
+  try {
+    const p = new StepProgress("step", 4, 40);
+    p.start(7);
+    p.tick(1);
+    await new Promise((r) => setTimeout(r, 130));
+    p.end();
+    const seen = lines.length;
+    await new Promise((r) => setTimeout(r, 100));
+    assert(seen >= 2, lines.join("\n"));
+    assertEquals(lines.length, seen);
+    assertStringIncludes(lines[0], "step 7: micro-batch 2/4");
+    assertStringIncludes(lines[0], "left");
+  } finally {
+    console.error = error;
+  }
 });

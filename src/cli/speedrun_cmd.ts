@@ -3,6 +3,7 @@
 import { type Command, Option } from "commander";
 import { speedrun, SPEEDRUN_STAGES, type StageRunner } from "../../speedrun.ts";
 import { SPEEDRUN_PRESETS } from "../train/stage_defaults.ts";
+import { UserError } from "../common/errors.ts";
 import { deviceOption, globalOptions, parseIntOption } from "./context.ts";
 
 export function registerSpeedrunCommand(program: Command, runStage: StageRunner): void {
@@ -30,6 +31,10 @@ export function registerSpeedrunCommand(program: Command, runStage: StageRunner)
     .option("--threads <n>", "CPU threads for every stage (0: all cores)", parseIntOption("--threads"), 0)
     .action(async (opts, cmd: Command) => {
       const { baseDir } = globalOptions(cmd);
+      const train = cmd.parent?.commands.find((c) => c.name() === "train");
+      if (opts.rl && !train?.commands.some((c) => c.name() === "rl")) {
+        throw new UserError("--rl needs `nanochat train rl`, which this build does not have yet: drop --rl");
+      }
       await speedrun({
         baseDir,
         preset: opts.preset,

@@ -216,7 +216,7 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
 
       // one optimizer step over gradAccum micro-batches; their losses are read once, after the last
       const t0 = performance.now();
-      inStep.start();
+      inStep.start(step);
       for (let micro = 0; micro < gradAccum; micro++) {
         const batch = await train.next();
         if (batch === null) throw new Error("the training loader ended (it should loop over epochs)");
@@ -229,6 +229,7 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
         );
         inStep.tick(micro + 1);
       }
+      inStep.end();
       const stats = model.lossStats();
       const loss = stats.lossSum / stats.calls;
       let gradScale = 1;
@@ -272,6 +273,7 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
       }
     }
   } finally {
+    inStep.end();
     stop.dispose();
     metrics.close();
     train.close();

@@ -175,7 +175,7 @@ export async function trainMid(o: MidTrainOptions): Promise<{ finalValBpb: numbe
   };
 
   const lrScale = adamwLrScale(config.nEmbd);
-  const inStep = new StepProgress(`step ${step}`, gradAccum);
+  const inStep = new StepProgress("step", gradAccum);
   const clock = new EtaClock();
   let valBpb = Number.NaN;
   try {
@@ -194,12 +194,13 @@ export async function trainMid(o: MidTrainOptions): Promise<{ finalValBpb: numbe
 
       // one optimizer step over gradAccum micro-batches
       const t0 = performance.now();
-      inStep.start();
+      inStep.start(step);
       for (let micro = 0; micro < gradAccum; micro++) {
         const batch = train.next();
         await model.backward(batch.inputs, batch.targets, B, T, 1 / gradAccum);
         inStep.tick(micro + 1);
       }
+      inStep.end();
       const stats = model.lossStats();
       const loss = stats.lossSum / stats.calls;
       const approx = o.numIterations > 0 ? (step + 1) / o.numIterations : train.progress;
@@ -238,6 +239,7 @@ export async function trainMid(o: MidTrainOptions): Promise<{ finalValBpb: numbe
       }
     }
   } finally {
+    inStep.end();
     stop.dispose();
     metrics.close();
     model.free();

@@ -215,7 +215,7 @@ export async function trainSft(o: SftTrainOptions): Promise<{ valLoss: number; s
       if (last || stop.requested) break;
 
       const t0 = performance.now();
-      inStep.start();
+      inStep.start(step);
       let numTokens = 0;
       for (let micro = 0; micro < gradAccum; micro++) {
         const batch = train.next();
@@ -225,6 +225,7 @@ export async function trainSft(o: SftTrainOptions): Promise<{ valLoss: number; s
         }
         inStep.tick(micro + 1);
       }
+      inStep.end();
       const stats = model.lossStats();
       const loss = stats.calls > 0 ? stats.lossSum / stats.calls : Number.NaN;
       const lrm = sftLrMultiplier(step, numIterations);
@@ -255,6 +256,7 @@ export async function trainSft(o: SftTrainOptions): Promise<{ valLoss: number; s
       }
     }
   } finally {
+    inStep.end();
     stop.dispose();
     metrics.close();
     model.free();

@@ -75,29 +75,44 @@ export function printRunEstimate(
   return e;
 }
 
-/** Lines within a long step ("micro-batch 3/16"), at most one every `everyMs`, once a step is that slow. */
+/**
+ * Lines within a long step: once a step has run `everyMs`, a line every `everyMs` saying how far it is
+ * ("micro-batch 3/16, 12.0s") from a timer, so even a single slow micro-batch (the native calls run off
+ * the main thread) shows the run is alive.
+ */
 export class StepProgress {
-  #t0 = performance.now();
-  #lastLine = 0;
+  #t0 = 0;
+  #done = 0;
+  #timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(readonly label: string, readonly total: number, readonly everyMs = 5000) {}
 
   /** Call at the start of each step. */
-  start(): void {
+  start(step: number): void {
+    this.end();
     this.#t0 = performance.now();
-    this.#lastLine = this.#t0;
+    this.#done = 0;
+    this.#timer = setInterval(() => {
+      const elapsed = (performance.now() - this.#t0) / 1000;
+      const left = this.#done > 0
+        ? `, ~${formatDuration(elapsed / this.#done * (this.total - this.#done))} left`
+        : "";
+      console.error(
+        `  ${this.label} ${step}: micro-batch ${Math.min(this.#done + 1, this.total)}/${this.total}, ` +
+          `${formatDuration(elapsed)} so far${left}`,
+      );
+    }, this.everyMs);
   }
 
   /** Call after micro-batch `done` of `total`. */
   tick(done: number): void {
-    const now = performance.now();
-    if (done >= this.total || now - this.#lastLine < this.everyMs) return;
-    this.#lastLine = now;
-    const elapsed = (now - this.#t0) / 1000;
-    const left = elapsed / done * (this.total - done);
-    console.error(
-      `  ${this.label}: micro-batch ${done}/${this.total}, ${elapsed.toFixed(1)}s, ~${left.toFixed(1)}s left`,
-    );
+    this.#done = done;
+  }
+
+  /** Call when the step is done (and in a finally, so no timer outlives the loop). */
+  end(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
   }
 }
 
