@@ -5,10 +5,13 @@
 //   * PyTorch CPU training nanochat's same model with the same optimizers (skipped with a note when torch is
 //     not importable; BENCH_TORCH_PATH adds a folder to PYTHONPATH);
 //   * an SFT row: nanochat's SFT step (padded micro-batches of variable-length rows, masked targets, grad
-//     accumulation) on the same synthetic batches in both, as supervised tokens/s and all positions/s.
+//     accumulation) on the same synthetic batches in both, as supervised tokens/s and all positions/s;
+//   * the RL row (train_rl.ts): one `nanochat train rl` step in rollouts/s and sampled tokens/s, beside the
+//     same loop in PyTorch (run it alone with `deno run -A tests/bench/train_rl.ts`).
 import { fileURLToPath } from "node:url";
 import { configFromDepth, flopsPerToken } from "../../src/model/config.ts";
 import { ComputeContext, GPT } from "../../src/model/mod.ts";
+import { rlRow } from "./train_rl.ts";
 
 const T = 512;
 const VOCAB = 65536;
@@ -158,6 +161,8 @@ async function sftRow(): Promise<void> {
   );
 }
 await sftRow();
+
+await rlRow({ steps: STEPS, threads, torchPath: Deno.env.get("BENCH_TORCH_PATH") ?? "" });
 
 const status = await Deno.readTextFile("/proc/self/status");
 console.log(
