@@ -212,23 +212,45 @@ async function drain(reader: ReadableStreamDefaultReader<string>): Promise<strin
 }
 
 Deno.test({
-  name: "train base on 2 ranks: SIGTERM to one rank stops both after the same step, saved, exit 0",
+  name:
+    "train base on 2 ranks: SIGTERM to one rank stops both after the same step, saved, exit 0; resume is exact",
   ignore: SHARED === null,
   fn: () =>
     withTempDir(async (base) => {
       await makeTinyTokenizer(base, SHARED!, 300_000);
-      const [r0, r1] = spawnRanks(base, freePort(), ["--num-iterations", "1000"]);
+      const horizon = ["--num-iterations", "40"];
+      const [r0, r1] = spawnRanks(base, freePort(), [...horizon, "--model-tag", "preempted"]);
       const reader = await waitForStep(r0, 2);
       r1.kill("SIGTERM");
       const out0 = await drain(reader);
       const [s0, s1] = await Promise.all([r0.status, r1.status]);
-      const err1 = new TextDecoder().decode((await r1.stderr.getReader().read()).value ?? new Uint8Array());
+      const err1 = await new Response(r1.stderr).text();
+      await r0.stderr.cancel();
+      await r1.stdout.cancel();
       assertEquals([s0.code, s1.code], [0, 0], out0 + err1);
-      const ckpts = await listCheckpoints(join(base, "base_checkpoints", "d2"));
+      assertStringIncludes(err1, "rank 1: interrupt: finishing this step");
+      const ckpts = await listCheckpoints(join(base, "base_checkpoints", "preempted"));
       assertEquals(ckpts.length, 1);
       assertEquals(ckpts[0].optimPaths.length, 2);
+      const stoppedAt = ckpts[0].step;
       assertStringIncludes(out0, `saved checkpoint`);
-      await r0.stderr.cancel();
+
+      // resumed to step 8, it matches a run that was never interrupted
+      const resumed = await train2(base, [
+        ...horizon,
+        "--model-tag",
+        "preempted",
+        "--resume",
+        "--stop-after",
+        "8",
+      ]);
+      assertEquals(resumed.code, 0, resumed.err);
+      const full = await train2(base, [...horizon, "--model-tag", "whole", "--stop-after", "8"]);
+      assertEquals(full.code, 0, full.err);
+      const after = stepLosses(resumed.out), whole = stepLosses(full.out);
+      assertEquals([...after.keys()][0], stoppedAt);
+      assert(after.size > 0 && stoppedAt < 8, resumed.out);
+      for (const [step, loss] of after) assertEquals(loss, whole.get(step), `step ${step}`);
     }),
 });
 
