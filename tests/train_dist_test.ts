@@ -12,7 +12,14 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { listCheckpoints } from "../src/checkpoint/checkpoint.ts";
 import { denoScript, freePort, run } from "./dist/util.ts";
-import { makeTinyTokenizer, runCliProcess, sharedPretrainDir, withTempDir } from "./helpers.ts";
+import {
+  makeTinyBaseCheckpoint,
+  makeTinyTokenizer,
+  runCliProcess,
+  sharedEvalBundleDir,
+  sharedPretrainDir,
+  withTempDir,
+} from "./helpers.ts";
 
 const SHARED = sharedPretrainDir();
 const MAIN = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
@@ -278,5 +285,43 @@ Deno.test({
       assertEquals(s0.code, 1, err0);
       assert(seconds < 8, `rank 0 took ${seconds.toFixed(1)} s to exit`);
       assert(/peer|timed out|no progress/.test(err0), err0);
+    }),
+});
+
+const BUNDLE = sharedEvalBundleDir();
+
+Deno.test({
+  name: "eval base on 2 ranks: CORE splits the examples over the ranks and gives 1 rank's answers",
+  ignore: SHARED === null || BUNDLE === null,
+  fn: () =>
+    withTempDir(async (base) => {
+      await makeTinyBaseCheckpoint(base, SHARED!);
+      const json = () => join(base, "base_eval", "base_model_000003.json");
+      const evalBase = async (launch: string[]) => {
+        const res = await runCliProcess([
+          "--base-dir",
+          base,
+          "eval",
+          "base",
+          "--core",
+          "--max-per-task",
+          "12",
+          "--eval-bundle",
+          BUNDLE!,
+          "--device-batch-size",
+          "4",
+          "--threads",
+          "1",
+          ...launch,
+        ]);
+        assertEquals(res.code, 0, res.err + res.out);
+        const tasks = (JSON.parse(await Deno.readTextFile(json())) as { tasks: { correct: string }[] }).tasks;
+        await Deno.remove(json());
+        return { out: res.out, correct: tasks.map((t) => t.correct) };
+      };
+      const one = await evalBase([]);
+      const two = await evalBase(["--nproc-per-node", "2", "--master-port", String(freePort())]);
+      assertEquals(two.correct, one.correct);
+      assertEquals(two.out.match(/CORE metric:/g)?.length, 1, two.out); // rank 0 alone prints
     }),
 });

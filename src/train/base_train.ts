@@ -293,9 +293,11 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
         metrics?.record(step, { "bpb/val": valBpb });
         log(`step ${pad(step)} | validation bpb: ${valBpb.toFixed(6)}`);
       }
-      if (master && bundle && !resumedHere && (last || (step > 0 && step % o.coreMetricEvery === 0))) {
+      if (bundle && !resumedHere && (last || (step > 0 && step % o.coreMetricEvery === 0))) {
         const core = await evaluateCore(gptScorer(model), o.tokenizer, bundle, {
           maxPerTask: o.coreMetricMaxPerTask,
+          shard: comm,
+          quiet: !master,
         });
         coreMetric = core.core;
         log(`step ${pad(step)} | CORE metric: ${core.core.toFixed(4)}`);
