@@ -235,7 +235,7 @@ Deno.test({
       await r0.stderr.cancel();
       await r1.stdout.cancel();
       assertEquals([s0.code, s1.code], [0, 0], out0 + err1);
-      assertStringIncludes(err1, "rank 1: interrupt: finishing this step");
+      assertStringIncludes(err1, "stop requested: finishing this step");
       const ckpts = await listCheckpoints(join(base, "base_checkpoints", "preempted"));
       assertEquals(ckpts.length, 1);
       assertEquals(ckpts[0].optimPaths.length, 2);

@@ -7,6 +7,7 @@ import { VERSION } from "../version.ts";
 import { registerChatCommand } from "./chat_cmd.ts";
 import { registerDataCommands } from "./data_cmd.ts";
 import { registerEvalCommands } from "./eval_cmd.ts";
+import { registerGpuCommands } from "./gpu_cmd.ts";
 import { registerModelCommands } from "./model_cmd.ts";
 import { registerReportCommand } from "./report_cmd.ts";
 import { registerServeCommand } from "./serve_cmd.ts";
@@ -29,10 +30,11 @@ export function buildProgram(): Command {
   registerModelCommands(program);
   registerTrainCommands(program);
   registerEvalCommands(program);
-  registerSpeedrunCommand(program);
+  registerSpeedrunCommand(program, runCli);
   registerChatCommand(program);
   registerServeCommand(program);
   registerReportCommand(program);
+  registerGpuCommands(program);
   return program;
 }
 
@@ -56,7 +58,11 @@ export async function runCli(args: string[]): Promise<number> {
       // help and version exit with code 0; commander already printed the message
       return err.exitCode;
     }
-    if (err instanceof UserError || err instanceof InvalidArgumentError) {
+    if (err instanceof UserError) {
+      console.error(`error: ${err.message}`);
+      return err.exitCode;
+    }
+    if (err instanceof InvalidArgumentError) {
       console.error(`error: ${err.message}`);
       return 1;
     }

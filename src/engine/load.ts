@@ -19,7 +19,7 @@ import { Engine } from "./engine.ts";
 export const CHAT_SOURCES: readonly Stage[] = ["base", "mid", "sft", "rl"];
 
 /** Stages `nanochat train` can produce today. */
-const TRAINABLE: readonly Stage[] = ["base"];
+const TRAINABLE: readonly Stage[] = ["base", "mid", "sft"];
 
 export interface LoadChatModelOptions {
   baseDir: string;
@@ -66,7 +66,8 @@ export async function loadChatModel(opts: LoadChatModelOptions): Promise<LoadedC
   }
   if (opts.modelTag === undefined && !(await hasCheckpoints(baseDir, source))) {
     const how = TRAINABLE.includes(source)
-      ? `train one with \`nanochat train ${source}\``
+      ? `train one with \`nanochat train ${source}\`` +
+        (source === "base" ? "" : `, or talk to another stage's model with -i (e.g. -i base)`)
       : `\`nanochat train ${source}\` is not available yet; train a base model with \`nanochat train base\` ` +
         `and chat with it using \`-i base\``;
     throw new UserError(`no ${source} checkpoint in ${stageDir(baseDir, source)}: ${how}`);

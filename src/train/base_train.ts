@@ -15,20 +15,14 @@ import { type DistEnv, readDistEnv } from "../dist/mod.ts";
 import { MetricsRecorder } from "../report/metrics.ts";
 import { logReportSection } from "../report/section.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
-import {
-  checkpointDir,
-  latestCheckpoint,
-  loadCheckpoint,
-  pruneCheckpoints,
-  saveCheckpoint,
-  saveOptimShard,
-} from "../checkpoint/checkpoint.ts";
+import { checkpointDir } from "../checkpoint/checkpoint.ts";
 import { type LoaderState, type Packing, PretrainLoader } from "./dataloader.ts";
 import { evaluateBpb } from "../eval/bpb.ts";
 import { evaluateCore, gptScorer } from "../eval/core.ts";
+import { resumeStage, saveStage, userConfig } from "./stage_checkpoint.ts";
+import { StopSignal } from "./stage_stop.ts";
+import { devicePeak, EtaClock, printRunEstimate, StepProgress } from "./stage_progress.ts";
 import { resolveBundle } from "../eval/core_bundle.ts";
-import { expectedShapes, modelTensors, optimTensors, restoreModel } from "../checkpoint/model_io.ts";
-import { cpuPeakFlops, gpuPeakFlops } from "./peak_flops.ts";
 import { greedyContinuation, SAMPLE_PROMPTS } from "./samples.ts";
 import { adamwLrScale, gradAccumSteps, lrMultiplier, muonMomentum, trainingHorizon } from "./schedule.ts";
 
@@ -118,10 +112,7 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
   // nanochat trains in bf16 autocast on CUDA: here bf16 compute with fp32 master weights where the device
   // runs it, fp32 elsewhere (the CPU)
   const computeDtype = ctx.device.computeDtypes.includes("bf16") ? "bf16" : "f32";
-  const peak = o.peakFlops ??
-    (ctx.device.kind === "cuda"
-      ? gpuPeakFlops(ctx.device.name)
-      : cpuPeakFlops(o.threads > 0 ? o.threads : navigator.hardwareConcurrency));
+  const peak = devicePeak(ctx, o.threads, o.peakFlops);
   const comm = await joinWorld(ctx, dist);
   log(`device ${ctx.describe()}, ${computeDtype} compute${worldSize > 1 ? `, ${worldSize} ranks` : ""}`);
   log(
@@ -141,42 +132,16 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
   // ---- native model, initialized or resumed
   const model = GPT.create(ctx, config, { maxBatch: B, computeDtype });
   model.attachComm(comm);
+  const world = { comm, rank, worldSize };
   let startStep = 0;
   let loaderState: LoaderState | undefined;
   let loop: LoopState = { smoothTrainLoss: 0, minValBpb: Infinity, totalTrainingTime: 0 };
-  const latest = o.resume ? await latestCheckpoint(ckptDir) : null;
-  if (o.resume && latest === null) log(`--resume: no checkpoint in ${ckptDir} yet, starting fresh`);
-  if (latest !== null) {
-    const savedWorld = latest.optimPaths.length; // every rank writes its shard optim_<step>_rank<r>
-    if (savedWorld !== worldSize) {
-      throw new UserError(
-        `checkpoint ${ckptDir} step ${latest.step} was saved by ${savedWorld} rank(s), this run has ` +
-          `${worldSize}: the data order and optimizer shards are per rank, so resume with ` +
-          `--nproc-per-node ${savedWorld} (or the same WORLD_SIZE), or start a new --model-tag`,
-      );
-    }
-    const ckpt = await loadCheckpoint(ckptDir, latest.step, {
-      expect: expectedShapes(model),
-      loadOptim: true,
-      rank,
-    });
-    const meta = ckpt.meta as {
-      optimStep: number;
-      loaderState: LoaderState;
-      loaderStates?: LoaderState[];
-      loopState: LoopState;
-      config: GPTConfig;
-    };
-    if (JSON.stringify(meta.config) !== JSON.stringify(config)) {
-      throw new UserError(
-        `checkpoint ${ckptDir} step ${ckpt.step} was trained with ${JSON.stringify(meta.config)}, ` +
-          `not ${JSON.stringify(config)}: pass the same --depth/--max-seq-len, or another --model-tag`,
-      );
-    }
-    restoreModel(model, ckpt, meta.optimStep);
-    startStep = ckpt.step;
-    loaderState = meta.loaderStates?.[rank] ?? meta.loaderState;
-    loop = { ...meta.loopState, minValBpb: meta.loopState.minValBpb ?? Infinity };
+  const resumed = o.resume ? await resumeStage<LoaderState, LoopState>(ckptDir, model, config, world) : null;
+  if (o.resume && resumed === null) log(`--resume: no checkpoint in ${ckptDir} yet, starting fresh`);
+  if (resumed !== null) {
+    startStep = resumed.step;
+    loaderState = resumed.loaderState;
+    loop = { ...resumed.loopState, minValBpb: resumed.loopState.minValBpb ?? Infinity };
     log(`resumed from ${ckptDir} step ${startStep}`);
   } else {
     model.initWeights(o.seed);
@@ -184,7 +149,7 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
 
   // series for the report's plots (<base>/report/metrics-base.jsonl), continued on resume
   const metrics = master
-    ? await MetricsRecorder.open(o.baseDir, "base", latest ? { resumeFrom: startStep } : {})
+    ? await MetricsRecorder.open(o.baseDir, "base", resumed ? { resumeFrom: startStep } : {})
     : null;
 
   // ---- data
@@ -219,74 +184,58 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
     }
   };
 
-  // ---- Ctrl-C or SIGTERM (spot preemption) finishes the current step, saves, and exits 0; a second one
-  // exits at once. With several ranks the request is summed over them every step, so all stop together.
-  let stopRequested = false;
-  const onSignal = () => {
-    if (stopRequested) Deno.exit(130);
-    stopRequested = true;
-    console.error(
-      `\n${worldSize > 1 ? `rank ${rank}: ` : ""}interrupt: finishing this step, then saving a checkpoint ` +
-        `(again to quit now)`,
-    );
-  };
-  const stopSignals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-  for (const sig of stopSignals) Deno.addSignalListener(sig, onSignal);
+  // ---- Ctrl-C or SIGTERM finishes the current step, saves, and exits; a second one exits at once
+  const stop = new StopSignal();
   // [loss of this step, stop requested] summed over the ranks (one small collective per step)
   const agree = new Float64Array(2);
 
-  // Every rank meets here: rank 0 clears leftovers, the other ranks write their optimizer shards, then
-  // rank 0 writes the model, its shard and, last, the meta that makes the checkpoint complete.
   const save = async (step: number) => {
-    const loaderStates = comm ? await comm.allGatherJson(train.state) : [train.state];
-    if (comm && !master) await comm.barrier(); // rank 0 has cleaned the folder
-    if (comm && !master) await saveOptimShard(ckptDir, step, rank, optimTensors(model));
-    if (master) {
-      await saveCheckpoint(ckptDir, step, {
-        model: modelTensors(model),
-        optim: optimTensors(model),
-        meta: {
-          step,
-          config,
-          userConfig: { ...o, tokenizer: undefined, baseDir: undefined, dist: undefined },
-          optimStep: model.getOptimStep(),
-          loaderState: train.state,
-          loaderStates,
-          worldSize,
-          loopState: { ...loop, minValBpb: Number.isFinite(loop.minValBpb) ? loop.minValBpb : null },
-          modelTag,
-        },
-      }, {
-        afterClean: async () => {
-          if (comm) await comm.barrier(); // the other ranks may write their shards now
-          if (comm) await comm.barrier(); // ... and have
-        },
-      });
-      if (o.keepLast > 0) await pruneCheckpoints(ckptDir, o.keepLast);
-      metrics?.markCheckpoint(step);
-      log(`saved checkpoint ${ckptDir} step ${step}`);
-    } else if (comm) {
-      await comm.barrier();
-    }
+    await saveStage(
+      ckptDir,
+      model,
+      {
+        step,
+        config,
+        userConfig: userConfig(o),
+        loaderState: train.state,
+        loopState: { ...loop, minValBpb: Number.isFinite(loop.minValBpb) ? loop.minValBpb : null },
+        modelTag,
+        final: step === numIterations,
+      },
+      o.keepLast,
+      world,
+    );
+    metrics?.markCheckpoint(step);
   };
 
   let valBpb = Number.NaN;
   let step = startStep;
   const lrScale = adamwLrScale(config.nEmbd);
   const tokensPerStep = B * T * gradAccum;
+  if (master) {
+    printRunEstimate({
+      flopsPerStep: flopsTok * tokensPerStep,
+      steps: numIterations - startStep,
+      peak,
+      deviceKind: ctx.device.kind,
+    });
+  }
+  const inStep = new StepProgress("step", gradAccum);
+  const clock = new EtaClock();
   try {
     for (;; step++) {
       const last = step === numIterations;
-      if (o.stopAfter > 0 && step >= o.stopAfter && step > startStep) stopRequested = true;
-      // this step's decision, fixed before anything else awaits (a signal may land during any await)
-      let stopNow = stopRequested;
+      if (o.stopAfter > 0 && step >= o.stopAfter && step > startStep) stop.request();
+      // this step's decision, fixed before anything else awaits (a signal may land during any await);
+      // with ranks, a request on any of them stops all after this same step
+      let stopNow = stop.requested;
       if (comm) {
         agree[0] = 0;
         agree[1] = stopNow ? 1 : 0;
         await comm.allReduceSum(agree);
         stopNow = agree[1] > 0;
       }
-      const resumedHere = latest !== null && step === startStep;
+      const resumedHere = resumed !== null && step === startStep;
       if (o.evalEvery > 0 && (last || step % o.evalEvery === 0) && !resumedHere) {
         valBpb = await validate();
         loop.minValBpb = Math.min(loop.minValBpb, valBpb);
@@ -313,6 +262,7 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
 
       // one optimizer step over gradAccum micro-batches; their losses are read once, after the last
       const t0 = performance.now();
+      inStep.start();
       for (let micro = 0; micro < gradAccum; micro++) {
         const batch = await train.next();
         if (batch === null) throw new Error("the training loader ended (it should loop over epochs)");
@@ -323,6 +273,7 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
           T,
           1 / gradAccum,
         );
+        inStep.tick(micro + 1);
       }
       const stats = model.lossStats();
       let loss = stats.lossSum / stats.calls;
@@ -360,18 +311,20 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
       if (step > 10) loop.totalTrainingTime += dt;
       const tokPerSec = tokensPerStep * worldSize / dt;
       const mfu = peak ? (flopsTok * tokPerSec / (peak * worldSize)) * 100 : Number.NaN;
-      const eta = (numIterations - step - 1) * dt;
+      clock.add(dt);
       if (step % o.logEvery === 0 || step === numIterations - 1) {
         log(
           `step ${pad(step)}/${pad(numIterations)} (${(100 * step / numIterations).toFixed(2)}%) | ` +
             `loss: ${loss.toFixed(6)} | smooth: ${smooth.toFixed(4)} | lrm: ${lrm.toFixed(2)} | ` +
             `dt: ${(dt * 1000).toFixed(0)}ms | tok/sec: ${Math.round(tokPerSec).toLocaleString("en-US")} | ` +
-            `mfu: ${Number.isNaN(mfu) ? "n/a" : mfu.toFixed(2)} | eta: ${formatDuration(eta)}`,
+            `mfu: ${Number.isNaN(mfu) ? "n/a" : mfu.toFixed(2)} | eta: ${
+              clock.eta(numIterations - step - 1)
+            }`,
         );
       }
     }
   } finally {
-    for (const sig of stopSignals) Deno.removeSignalListener(sig, onSignal);
+    stop.dispose();
     metrics?.close();
     train.close();
     model.free();
