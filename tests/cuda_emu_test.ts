@@ -8,6 +8,7 @@ import { assert, assertEquals } from "@std/assert";
 import { fileURLToPath } from "node:url";
 import { COMPUTE_LIB_ENV, computeLibrary } from "../ffi/compute.ts";
 import { ComputeContext, GPT } from "../src/model/mod.ts";
+import { makeTinyTokenizer, runCliProcess, sharedPretrainDir, withTempDir } from "./helpers.ts";
 
 const EMU_LIB = fileURLToPath(new URL("../kernels/build/libnanochat_cuda_emu.so", import.meta.url));
 const tiny = { nEmbd: 32, nHead: 4, nKvHead: 2, nLayer: 2, sequenceLen: 16, vocabSize: 64 };
@@ -94,7 +95,7 @@ Deno.test("NANOCHAT_COMPUTE_LIB at the emulated cuda build serves --device cuda 
 // The bound: bf16 rounds every GEMM operand and activation (2^-9 relative); on the loss of one forward
 // that averages out to ~2e-4 (test_model.cpp's bf16 bounds), and over 30 steps the two trajectories'
 // parameters drift apart by the rounding of each update (Muon's Newton-Schulz runs in bf16). Measured:
-// 1.8e-4 at worst; bound 5e-3 of the cpu loss at every step (a wrong gradient or update term moves the
+// 5.2e-4 at worst; bound 5e-3 of the cpu loss at every step (a wrong gradient or update term moves the
 // losses by tens of percent within a few steps), and both runs must learn.
 Deno.test("30 training steps on the emulated cuda backend track the cpu backend's losses", async () => {
   const cpu = await trainLosses(undefined, "cpu");
@@ -108,4 +109,70 @@ Deno.test("30 training steps on the emulated cuda backend track the cpu backend'
   assert(worst < 5e-3, `losses differ by ${worst} (relative) at some step: cpu ${cpu}, cuda ${cuda}`);
   assert(cpu[STEPS - 1] < 0.8 * cpu[0], `the cpu run did not learn: ${cpu}`);
   assert(cuda[STEPS - 1] < 0.8 * cuda[0], `the cuda run did not learn: ${cuda}`);
+});
+
+const SHARED = sharedPretrainDir();
+
+Deno.test({
+  name: "train base, eval base and chat run on --device cuda (the emulated backend) from the CLI",
+  ignore: SHARED === null,
+  fn: () =>
+    withTempDir(async (base) => {
+      await makeTinyTokenizer(base, SHARED!, 100_000);
+      const env = { NANOCHAT_COMPUTE_LIB: EMU_LIB, OMP_NUM_THREADS: "2" };
+      const common = ["--base-dir", base];
+      const train = await runCliProcess([
+        ...common,
+        ...[
+          "train",
+          "base",
+          "--device",
+          "cuda",
+          "--depth",
+          "2",
+          "--max-seq-len",
+          "32",
+          "--device-batch-size",
+          "2",
+        ],
+        ...[
+          "--total-batch-size",
+          "64",
+          "--num-iterations",
+          "3",
+          "--eval-every",
+          "-1",
+          "--sample-every",
+          "-1",
+        ],
+        ...["--data-dir", SHARED!],
+      ], { env });
+      assertEquals(train.code, 0, train.err + train.out);
+      assert(/^device cuda:0: CUDA emulator.* bf16 compute$/m.test(train.out), train.out);
+      const evalRun = await runCliProcess([
+        ...common,
+        ...["eval", "base", "--device", "cuda", "--split-tokens", "256", "--device-batch-size", "2"],
+        ...["--data-dir", SHARED!],
+      ], { env });
+      assertEquals(evalRun.code, 0, evalRun.err + evalRun.out);
+      assert(/bpb|bits per byte/i.test(evalRun.out + evalRun.err), evalRun.out);
+      const chat = await runCliProcess([
+        ...common,
+        ...["chat", "-i", "base", "-p", "hello", "--max-tokens", "4", "-t", "0", "--device", "cuda"],
+      ], { env });
+      assertEquals(chat.code, 0, chat.err + chat.out);
+      assert(chat.out.trim().length > 0, "chat printed nothing");
+    }),
+});
+
+Deno.test("a model larger than the GPU's memory is a clear out-of-memory error", async () => {
+  // the emulator's device memory limit (NC_EMU_DEVICE_MEMORY_MB) stands in for a full GPU
+  const r = await runCliProcess(
+    ["gpu-bench", "--depths", "20", "--batch", "1", "--seq", "64", "--steps", "1"],
+    { env: { NANOCHAT_COMPUTE_LIB: EMU_LIB, NC_EMU_DEVICE_MEMORY_MB: "64" } },
+  );
+  assertEquals(r.code, 1, r.out + r.err);
+  const line = r.err.trim().split("\n").at(-1)!;
+  assert(line.startsWith("error: creating the model: "), line);
+  assert(/out of GPU memory allocating parameters \(2140\.\d MiB; .* free of 64\.0 MiB\)/.test(line), line);
 });

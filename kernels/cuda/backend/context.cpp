@@ -59,7 +59,12 @@ int32_t dev_alloc(const NcContext* ctx, DevMem& mem, size_t bytes, bool zero, co
   }
   mem.p = p;
   mem.bytes = bytes;
-  if (zero) NC_CU(ctx, cudaMemset(p, 0, bytes), "cudaMemset");
+  if (zero) {
+    // cudaMemset runs on the legacy default stream, which the models' non-blocking streams do not wait
+    // for: finish it before any kernel can touch the memory (allocations are rare).
+    NC_CU(ctx, cudaMemset(p, 0, bytes), "cudaMemset");
+    NC_CU(ctx, cudaDeviceSynchronize(), "cudaDeviceSynchronize after cudaMemset");
+  }
   return NC_OK;
 }
 

@@ -105,8 +105,8 @@ struct Workspace {
   bf16* xf = nullptr;        // [N, C]  final rmsnorm (lm_head input)
   float* rf = nullptr;       // [N]
   bf16* act = nullptr;       // [N, 4C] relu^2 output, later its gradient
-  float* logits = nullptr;   // [chunk_rows, V] fp32 logits, then their gradient
-  bf16* dlogits = nullptr;   // [chunk_rows, V] training: the gradient in bf16 for the lm_head GEMMs
+  float* logits = nullptr;   // [chunk_rows, V] inference: fp32 logits
+  bf16* dlogits = nullptr;   // [chunk_rows, V] training: bf16 logits, overwritten by their gradient
   float* losses = nullptr;   // [N]
   int32_t* argmax = nullptr; // [N]
   int32_t* tokens = nullptr; // [N]

@@ -81,7 +81,7 @@ int32_t workspace_ensure(NcModel* m, Workspace& ws, int64_t rows, bool train, bo
     ws.xf = (bf16*)take(h * N * C);
     ws.rf = (float*)take(f * N);
     ws.act = (bf16*)take(h * N * F);
-    ws.logits = (float*)take(f * chunk * V);
+    ws.logits = train ? nullptr : (float*)take(f * chunk * V);
     ws.losses = (float*)take(f * N);
     ws.argmax = (int32_t*)take(i4 * N);
     ws.tokens = (int32_t*)take(i4 * N);

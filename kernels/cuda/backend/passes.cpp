@@ -2,10 +2,12 @@
 // backend's model.cpp:
 //   x = rmsnorm(wte[idx]);  per block: x += attn(rmsnorm(x)); x += mlp(rmsnorm(x));
 //   logits = lm_head(rmsnorm(x)); loss = CE(15 * tanh(logits / 15), targets, ignore -1)
-// Precision: the residual stream x and its gradient dx are fp32, as are every norm statistic, the
-// logits and the losses; GEMM operands are bf16 (the norm outputs, q|k|v, the attention output, the MLP
-// hidden layer, the bf16 weight copy, and bf16 copies of dx and of the logits' gradient), with fp32
-// accumulation; parameter gradients accumulate in fp32. Linear layers: y = x W^T, dx = dy W,
+// Precision: the residual stream x and its gradient dx are fp32, as are every norm statistic and the
+// losses; GEMM operands are bf16 (the norm outputs, q|k|v, the attention output, the MLP hidden layer,
+// the bf16 weight copy, a bf16 copy of dx), with fp32 accumulation; parameter gradients accumulate in
+// fp32. The training head keeps its logits chunk in bf16, overwritten in place by their gradient (as
+// nanochat under autocast and llm.c do: a third of the head's memory traffic of fp32 logits); the
+// calls without gradients compute fp32 logits, where the loss's accuracy is the product. Linear layers: y = x W^T, dx = dy W,
 // dW += dy^T x. The head works in chunks of rows so the [N, V] logits never exist in full.
 #include <algorithm>
 
@@ -155,13 +157,12 @@ int32_t head_train(NcModel* m, Workspace& ws, int64_t N) {
   NcProfile* prof = (m->ctx->flags & NC_CONTEXT_PROFILE) ? &m->prof : nullptr;
   for (int64_t r0 = 0; r0 < N; r0 += ws.chunk_rows) {
     const int64_t rows = std::min(ws.chunk_rows, N - r0);
-    NC_TRY(gemm(m, linear(rows, V, C, ws.xf + r0 * C, C, m->wbp(ilm), ws.logits, V, DType::F32, 0.0f)));
+    NC_TRY(gemm(m, linear(rows, V, C, ws.xf + r0 * C, C, m->wbp(ilm), ws.dlogits, V, DType::BF16, 0.0f)));
     {
       PhaseTimer timer(m, prof, &NcProfile::head_seconds);
-      KTRY(k::softcap_ce<float>(ws.logits, ws.targets + r0, ws.dscale + r0, ws.losses + r0, nullptr, rows, V,
-                                m->cfg.softcap, 1.0f, true, s),
+      KTRY(k::softcap_ce<bf16>(ws.dlogits, ws.targets + r0, ws.dscale + r0, ws.losses + r0, nullptr, rows, V,
+                               m->cfg.softcap, 1.0f, true, s),
            "softcap_ce");
-      KTRY(k::f32_to_bf16(ws.dlogits, ws.logits, rows * V, s), "f32_to_bf16");
     }
     NC_TRY(gemm(m, linear_dw(rows, V, C, ws.dlogits, V, ws.xf + r0 * C, C, m->gp(ilm))));
     NC_TRY(gemm(m, make_gemm(false, false, rows, C, V, ws.dlogits, V, m->wbp(ilm), C, ws.dxn + r0 * C, C, DType::F32,

@@ -321,7 +321,7 @@ TEST(Model, MultithreadedPathsMatchSingleThreadAndReference) {
     }
   }
   const double ref_loss = ref.forward(in.data(), tg.data(), B, T);
-  EXPECT_NEAR(loss[0], ref_loss, 1e-5 * ref_loss);
-  EXPECT_NEAR(loss[1], ref_loss, 1e-5 * ref_loss);
+  EXPECT_NEAR(loss[0], ref_loss, tol(1e-5, 2e-3) * ref_loss);
+  EXPECT_NEAR(loss[1], ref_loss, tol(1e-5, 2e-3) * ref_loss);
   EXPECT_LT(rel_err(cast_vec<double>(grads[1]), cast_vec<double>(grads[0])), 1e-5);
 }
