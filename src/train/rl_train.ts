@@ -21,6 +21,7 @@ import { Engine } from "../engine/engine.ts";
 import { MetricsRecorder } from "../report/metrics.ts";
 import { logReportSection } from "../report/section.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
+import { renderForCompletion } from "../tokenizer/render.ts";
 import { checkpointDir, latestCheckpoint } from "../checkpoint/checkpoint.ts";
 import { restoreModel } from "../checkpoint/model_io.ts";
 import { runGenerative } from "../eval/chat_eval.ts";
@@ -164,8 +165,11 @@ export async function trainRl(o: RlTrainOptions): Promise<RlResult> {
       `test problems every ${o.evalEvery} steps; checkpoints in ${rlDir}`,
   );
   // the estimate counts, per sequence, a decode of max-new-tokens (2 FLOPs per weight per token) and a
-  // training pass over prompt + max-new-tokens (6 per weight per token, attention included): an upper bound
-  const promptTokens = 128;
+  // training pass over prompt + max-new-tokens (6 per weight per token, attention included): an upper bound,
+  // with the prompt length measured on the first problems
+  const sample = Array.from({ length: Math.min(64, train.size) }, (_, i) => train.get(i));
+  const promptTokens = sample.reduce((a, c) => a + renderForCompletion(o.tokenizer, c).length, 0) /
+    sample.length;
   const flopsPerStep = sequencesPerStep *
     (2 * (countParams(config).total - countParams(config).wte) * o.maxNewTokens +
       flopsPerToken(config) * (promptTokens + o.maxNewTokens));
