@@ -58,9 +58,10 @@ export abstract class Task {
   /** Example `index` of the underlying dataset (0 <= index < numExamples()). */
   abstract example(index: number): TaskConversation;
 
-  /** Examples in the view: ceil((stop - start) / step). */
+  /** Examples in the view: ceil((min(stop, numExamples) - start) / step). */
   get size(): number {
-    const stop = this.stop ?? this.numExamples();
+    // a stop past the end is clamped, as Python's slicing does
+    const stop = Math.min(this.stop ?? Infinity, this.numExamples());
     return Math.max(0, Math.ceil((stop - this.start) / this.step));
   }
 

@@ -122,6 +122,7 @@ Deno.test("chat: a missing checkpoint or a bad option exits 1 with a clear messa
     assertEquals(sft.code, 1, sft.err + sft.out);
     assertStringIncludes(sft.err, "no sft checkpoint in");
     assertStringIncludes(sft.err, "-i base");
+    assertStringIncludes(sft.err, "`nanochat train sft`");
     const b = await nanochat(["--base-dir", base, "chat", "-i", "base", "-p", "hi"]);
     assertEquals(b.code, 1, b.err);
     assertStringIncludes(b.err, "no base checkpoint in");

@@ -118,3 +118,37 @@ export async function makeTinyBaseCheckpoint(base: string, dataDir: string): Pro
   ]);
   if (res.code !== 0) throw new Error(`training the tiny checkpoint failed:\n${res.err}${res.out}`);
 }
+
+/**
+ * Runs `nanochat ARGS` as a subprocess, sends `signal` once stdout matches `when`, and returns the exit
+ * code and everything it printed on stdout.
+ */
+export async function runCliUntil(
+  args: string[],
+  when: RegExp,
+  signal: Deno.Signal,
+): Promise<{ code: number; out: string }> {
+  const main = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", main, ...args],
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let out = "";
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  while (!when.test(out)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    out += value;
+  }
+  child.kill(signal);
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    out += value;
+  }
+  const status = await child.status;
+  await child.stderr.cancel();
+  return { code: status.code, out };
+}

@@ -1,10 +1,9 @@
 // `nanochat train base` end to end on the shared shards with a tiny model: falling validation bpb,
 // identical losses for the same seed, exact resume, Ctrl-C saving, and bad inputs.
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
-import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { listCheckpoints } from "../src/checkpoint/checkpoint.ts";
-import { makeTinyTokenizer, runCliProcess, sharedPretrainDir, withTempDir } from "./helpers.ts";
+import { makeTinyTokenizer, runCliProcess, runCliUntil, sharedPretrainDir, withTempDir } from "./helpers.ts";
 
 const SHARED = sharedPretrainDir();
 
@@ -105,51 +104,26 @@ Deno.test({
     }),
 });
 
-Deno.test({
-  name: "train base: Ctrl-C finishes the step, saves, and exits cleanly",
-  ignore: SHARED === null,
-  fn: () =>
-    withTempDir(async (base) => {
-      await makeTinyTokenizer(base, SHARED!, 300_000);
-      const main = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
-      const child = new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "-A",
-          main,
-          "--base-dir",
-          base,
-          ...TINY,
-          "--data-dir",
-          SHARED!,
-          "--num-iterations",
-          "1000",
-        ],
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
-      let out = "";
-      const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-      while (!/^step 00002\//m.test(out)) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        out += value;
-      }
-      child.kill("SIGINT");
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        out += value;
-      }
-      const status = await child.status;
-      await child.stderr.cancel();
-      assertEquals(status.code, 0, out);
-      assertStringIncludes(out, "saved checkpoint");
-      const ckpts = await listCheckpoints(join(base, "base_checkpoints", "d2"));
-      assertEquals(ckpts.length, 1);
-      assert(ckpts[0].step >= 3 && ckpts[0].step < 1000, `saved at step ${ckpts[0].step}`);
-    }),
-});
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  Deno.test({
+    name: `train base: ${signal} finishes the step, saves, and exits cleanly`,
+    ignore: SHARED === null,
+    fn: () =>
+      withTempDir(async (base) => {
+        await makeTinyTokenizer(base, SHARED!, 300_000);
+        const { code, out } = await runCliUntil(
+          ["--base-dir", base, ...TINY, "--data-dir", SHARED!, "--num-iterations", "1000"],
+          /^step 00002\//m,
+          signal,
+        );
+        assertEquals(code, 0, out);
+        assertStringIncludes(out, "saved checkpoint");
+        const ckpts = await listCheckpoints(join(base, "base_checkpoints", "d2"));
+        assertEquals(ckpts.length, 1);
+        assert(ckpts[0].step >= 3 && ckpts[0].step < 1000, `saved at step ${ckpts[0].step}`);
+      }),
+  });
+}
 
 Deno.test({
   name: "train base: bad inputs give clear errors and overwrite nothing",

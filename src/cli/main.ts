@@ -2,6 +2,7 @@
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { UserError } from "../common/errors.ts";
 import { describeEnvironmentError } from "../common/fs.ts";
+import { maybeLaunch } from "../dist/mod.ts";
 import { VERSION } from "../version.ts";
 import { registerChatCommand } from "./chat_cmd.ts";
 import { registerDataCommands } from "./data_cmd.ts";
@@ -29,7 +30,7 @@ export function buildProgram(): Command {
   registerModelCommands(program);
   registerTrainCommands(program);
   registerEvalCommands(program);
-  registerSpeedrunCommand(program);
+  registerSpeedrunCommand(program, runCli);
   registerChatCommand(program);
   registerServeCommand(program);
   registerReportCommand(program);
@@ -41,6 +42,15 @@ export function buildProgram(): Command {
 export async function runCli(args: string[]): Promise<number> {
   const program = buildProgram();
   try {
+    // --nproc-per-node N [--nnodes ...]: start N copies of this command, torchrun-style (src/dist)
+    const command = args.find((a, i) => !a.startsWith("-") && args[i - 1] !== "--base-dir");
+    if (args.some((a) => a.startsWith("--nproc-per-node"))) {
+      if (command !== "train" && command !== "eval") {
+        throw new UserError("--nproc-per-node applies to the train and eval commands");
+      }
+      const launched = await maybeLaunch(args);
+      if (launched !== null) return launched;
+    }
     await program.parseAsync(args, { from: "user" });
     return 0;
   } catch (err) {

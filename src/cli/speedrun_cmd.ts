@@ -1,65 +1,49 @@
-// `nanochat speedrun`: every stage of the pipeline in order (see speedrun.ts). Defaults are nanochat's
-// d20 run; on a CPU pick a small model (see the README).
-import type { Command } from "commander";
-import { speedrun } from "../../speedrun.ts";
-import { parseIntOption, parseNumberOption } from "./context.ts";
+// `nanochat speedrun --preset cpu|d20|d32`: every stage of the pipeline in order (speedrun.ts). main.ts
+// passes in how to run a stage (its own runCli), so neither file imports the other in a cycle.
+import { type Command, Option } from "commander";
+import { speedrun, SPEEDRUN_STAGES, type StageRunner } from "../../speedrun.ts";
+import { SPEEDRUN_PRESETS } from "../train/stage_defaults.ts";
+import { UserError } from "../common/errors.ts";
+import { deviceOption, globalOptions, parseIntOption } from "./context.ts";
 
-export function registerSpeedrunCommand(program: Command): void {
+export function registerSpeedrunCommand(program: Command, runStage: StageRunner): void {
+  const presets = Object.entries(SPEEDRUN_PRESETS).map(([k, p]) => `${k}: ${p.description}`).join("; ");
   program.command("speedrun")
-    .description("run the pipeline in order: data, tokenizer, pretraining, base evaluation")
-    .option("--data-dir <dir>", "use local shards instead of downloading into <base>/base_data")
-    .option(
-      "-n, --num-shards <n>",
-      "shards to download when --data-dir is not given",
-      parseIntOption("--num-shards"),
-      8,
+    .description(
+      "run the whole pipeline in order: data, tokenizer, pretraining, base evaluation, midtraining, SFT, " +
+        "their chat evaluations, optional RL, the report card. A rerun skips the stages whose results are " +
+        "already there",
     )
-    .option("--vocab-size <n>", "tokenizer vocabulary size", parseIntOption("--vocab-size"), 65536)
-    .option("--max-chars <n>", "characters for tokenizer training", parseNumberOption("--max-chars"), 2e9)
-    .option("--depth <n>", "model depth", parseIntOption("--depth"), 20)
-    .option("--max-seq-len <n>", "context length", parseIntOption("--max-seq-len"), 2048)
-    .option("--device-batch-size <n>", "rows per micro-batch", parseIntOption("--device-batch-size"), 32)
-    .option(
-      "--total-batch-size <n>",
-      "tokens per optimizer step",
-      parseIntOption("--total-batch-size"),
-      524288,
+    .addOption(
+      new Option("--preset <name>", `stage settings (${presets})`).choices(Object.keys(SPEEDRUN_PRESETS))
+        .default("d20"),
     )
     .option(
-      "--num-iterations <n>",
-      "pretraining steps (-1: Chinchilla 20x params)",
-      parseIntOption("--num-iterations"),
-      -1,
+      "--data-dir <dir>",
+      "local data instead of downloads: a folder laid out like shared/data (pretrain/, chat/, eval_bundle/), " +
+        "or a folder of pretraining shards",
     )
-    .option("--eval-every <n>", "validation bpb every n steps", parseIntOption("--eval-every"), 250)
-    .option(
-      "--eval-tokens <n>",
-      "tokens per validation and per eval split",
-      parseNumberOption("--eval-tokens"),
-      20 * 524288,
+    .option("--rl", "also run RL on GSM8K and its evaluation")
+    .addOption(
+      new Option("--from <stage>", "redo this stage and everything after it").choices([...SPEEDRUN_STAGES]),
     )
-    .option("--threads <n>", "CPU threads (0: all cores)", parseIntOption("--threads"), 0)
+    .addOption(deviceOption())
+    .option("--threads <n>", "CPU threads for every stage (0: all cores)", parseIntOption("--threads"), 0)
     .action(async (opts, cmd: Command) => {
-      const globals = cmd.optsWithGlobals() as { baseDir?: string };
-      const trainArgs = [
-        ["--depth", opts.depth],
-        ["--max-seq-len", opts.maxSeqLen],
-        ["--device-batch-size", opts.deviceBatchSize],
-        ["--total-batch-size", opts.totalBatchSize],
-        ["--num-iterations", opts.numIterations],
-        ["--eval-every", opts.evalEvery],
-        ["--eval-tokens", opts.evalTokens],
-        ["--threads", opts.threads],
-      ].flatMap(([flag, value]) => [String(flag), String(value)]);
+      const { baseDir } = globalOptions(cmd);
+      const train = cmd.parent?.commands.find((c) => c.name() === "train");
+      if (opts.rl && !train?.commands.some((c) => c.name() === "rl")) {
+        throw new UserError("--rl needs `nanochat train rl`, which this build does not have yet: drop --rl");
+      }
       await speedrun({
+        baseDir,
+        preset: opts.preset,
         dataDir: opts.dataDir,
-        numShards: opts.numShards,
-        vocabSize: opts.vocabSize,
-        maxChars: opts.maxChars,
-        trainArgs,
-        deviceBatchSize: opts.deviceBatchSize,
-        evalTokens: opts.evalTokens,
-        globalArgs: globals.baseDir ? ["--base-dir", globals.baseDir] : [],
+        rl: Boolean(opts.rl),
+        from: opts.from,
+        device: opts.device,
+        threads: opts.threads,
+        run: (args) => runStage(["--base-dir", baseDir, ...args]),
       });
     });
 }

@@ -5,68 +5,99 @@ import { UserError } from "../common/errors.ts";
 import { resolveDataDir } from "../data/sources.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { trainBase } from "../train/base_train.ts";
+import { BASE_DEFAULTS as D } from "../train/stage_defaults.ts";
+import { registerTrainMid } from "./train_mid_cmd.ts";
+import { registerTrainSft } from "./train_sft_cmd.ts";
 import { deviceOption, globalOptions, parseIntOption, parseNumberOption } from "./context.ts";
+import { registerTrainRl } from "./train_rl_cmd.ts";
 
 export function registerTrainCommands(program: Command): void {
-  const train = program.command("train").description("train the model: base (pretraining)");
+  const train = program.command("train").description(
+    "train the model: base (pretraining), mid (midtraining), sft (supervised finetuning), rl (GSM8K RL)",
+  );
   const int = (flag: string) => parseIntOption(flag);
   const num = (flag: string) => parseNumberOption(flag);
   train.command("base")
     .description("pretrain a base model on the shards (resumable; Ctrl-C saves and exits)")
-    .option("--depth <n>", "layers; width = 64*depth, heads = ceil(width/128)", int("--depth"), 20)
-    .option("--max-seq-len <n>", "context length T", int("--max-seq-len"), 2048)
-    .option("--device-batch-size <n>", "rows per micro-batch B", int("--device-batch-size"), 32)
+    .option("--depth <n>", "layers; width = 64*depth, heads = ceil(width/128)", int("--depth"), D.depth)
+    .option("--max-seq-len <n>", "context length T", int("--max-seq-len"), D.maxSeqLen)
+    .option(
+      "--device-batch-size <n>",
+      "rows per micro-batch B",
+      int("--device-batch-size"),
+      D.deviceBatchSize,
+    )
     .option(
       "--total-batch-size <n>",
       "tokens per optimizer step (grad accum fills it)",
       int("--total-batch-size"),
-      524288,
+      D.totalBatchSize,
     )
     .option(
       "--num-iterations <n>",
       "explicit horizon (-1: use --target-flops or the ratio)",
       int("--num-iterations"),
-      -1,
+      D.numIterations,
     )
-    .option("--target-flops <n>", "horizon from a FLOP budget (-1: off)", num("--target-flops"), -1)
+    .option(
+      "--target-flops <n>",
+      "horizon from a FLOP budget (-1: off)",
+      num("--target-flops"),
+      D.targetFlops,
+    )
     .option(
       "--target-param-data-ratio <n>",
       "horizon as tokens = ratio x params (Chinchilla 20)",
       num("--target-param-data-ratio"),
-      20,
+      D.targetParamDataRatio,
     )
-    .option("--embedding-lr <x>", "AdamW lr of the token embedding", num("--embedding-lr"), 0.2)
-    .option("--unembedding-lr <x>", "AdamW lr of lm_head", num("--unembedding-lr"), 0.004)
-    .option("--matrix-lr <x>", "Muon lr of the block matrices", num("--matrix-lr"), 0.02)
-    .option("--weight-decay <x>", "AdamW weight decay", num("--weight-decay"), 0)
-    .option("--grad-clip <x>", "clip the gradient norm to this (0: off)", num("--grad-clip"), 1.0)
-    .option("--warmup-ratio <x>", "fraction of steps warming the lr up", num("--warmup-ratio"), 0)
+    .option("--embedding-lr <x>", "AdamW lr of the token embedding", num("--embedding-lr"), D.embeddingLr)
+    .option("--unembedding-lr <x>", "AdamW lr of lm_head", num("--unembedding-lr"), D.unembeddingLr)
+    .option("--matrix-lr <x>", "Muon lr of the block matrices", num("--matrix-lr"), D.matrixLr)
+    .option("--weight-decay <x>", "AdamW weight decay", num("--weight-decay"), D.weightDecay)
+    .option("--grad-clip <x>", "clip the gradient norm to this (0: off)", num("--grad-clip"), D.gradClip)
+    .option("--warmup-ratio <x>", "fraction of steps warming the lr up", num("--warmup-ratio"), D.warmupRatio)
     .option(
       "--warmdown-ratio <x>",
       "fraction of steps decaying the lr at the end",
       num("--warmdown-ratio"),
-      0.2,
+      D.warmdownRatio,
     )
-    .option("--final-lr-frac <x>", "lr multiplier at the last step", num("--final-lr-frac"), 0)
-    .option("--eval-every <n>", "validation bpb every n steps (-1: off)", int("--eval-every"), 250)
-    .option("--eval-tokens <n>", "validation tokens per evaluation", num("--eval-tokens"), 20 * 524288)
-    .option("--sample-every <n>", "print greedy samples every n steps (-1: off)", int("--sample-every"), 2000)
+    .option("--final-lr-frac <x>", "lr multiplier at the last step", num("--final-lr-frac"), D.finalLrFrac)
+    .option("--eval-every <n>", "validation bpb every n steps (-1: off)", int("--eval-every"), D.evalEvery)
+    .option("--eval-tokens <n>", "validation tokens per evaluation", num("--eval-tokens"), D.evalTokens)
+    .option(
+      "--sample-every <n>",
+      "print greedy samples every n steps (-1: off)",
+      int("--sample-every"),
+      D.sampleEvery,
+    )
     .option(
       "--core-metric-every <n>",
       "CORE every n steps and at the end (-1: off; nanochat's default is 2000, off here unless asked " +
         "because it needs the eval bundle)",
       int("--core-metric-every"),
-      -1,
+      D.coreMetricEvery,
     )
     .option(
       "--core-metric-max-per-task <n>",
       "CORE examples per task in training (-1: all)",
       int("--core-metric-max-per-task"),
-      500,
+      D.coreMetricMaxPerTask,
     )
     .option("--eval-bundle <dir>", "CORE bundle folder (default <base>/eval_bundle, downloaded when missing)")
-    .option("--save-every <n>", "checkpoint every n steps (-1: only at the end)", int("--save-every"), -1)
-    .option("--keep-last <n>", "keep only the newest n checkpoints (0: keep all)", int("--keep-last"), 0)
+    .option(
+      "--save-every <n>",
+      "checkpoint every n steps (-1: only at the end)",
+      int("--save-every"),
+      D.saveEvery,
+    )
+    .option(
+      "--keep-last <n>",
+      "keep only the newest n checkpoints (0: keep all)",
+      int("--keep-last"),
+      D.keepLast,
+    )
     .option("--model-tag <tag>", "checkpoint folder name (default d<depth>)", "")
     .option("--resume", "continue from the latest checkpoint of this model tag")
     .addOption(
@@ -77,15 +108,15 @@ export function registerTrainCommands(program: Command): void {
     )
     .addOption(deviceOption())
     .option("--threads <n>", "CPU threads (0: all cores)", int("--threads"), 0)
-    .option("--seed <n>", "initialization seed", int("--seed"), 42)
+    .option("--seed <n>", "initialization seed", int("--seed"), D.seed)
     .option("--peak-flops <x>", "device peak FLOP/s for MFU (default: a CPU estimate)", num("--peak-flops"))
     .option(
       "--stop-after <n>",
       "save and stop after this step (-1: run to the end); --resume continues",
       int("--stop-after"),
-      -1,
+      D.stopAfter,
     )
-    .option("--log-every <n>", "print a progress line every n steps", int("--log-every"), 1)
+    .option("--log-every <n>", "print a progress line every n steps", int("--log-every"), D.logEvery)
     .option("--data-dir <dir>", "read shards from this folder instead of <base>/base_data")
     .option("--tokenizer-dir <dir>", "use this tokenizer instead of <base>/tokenizer")
     .action(async (opts, cmd: Command) => {
@@ -97,6 +128,9 @@ export function registerTrainCommands(program: Command): void {
       const tokenizer = Tokenizer.load(opts.tokenizerDir ?? layout.tokenizer(baseDir));
       await trainBase({ ...opts, baseDir, dataDir, tokenizer, resume: Boolean(opts.resume) });
     });
+  registerTrainMid(train);
+  registerTrainSft(train);
+  registerTrainRl(train);
 }
 
 function kebab(s: string): string {

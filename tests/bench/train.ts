@@ -2,11 +2,19 @@
 //   * the machine's measured fp32 SGEMM peak and the native library alone (kernels/build/nanochat_bench);
 //   * our full step through Deno FFI (forward+backward, Muon+AdamW), with time inside native code vs wall
 //     time, so the FFI crossing cost is visible, and the share of the step spent in the optimizer;
+//   * data parallel: the same global batch on 2 ranks x 1 thread against 1 rank x 2 threads, with the
+//     collectives' time per step (train_dist.ts);
 //   * PyTorch CPU training nanochat's same model with the same optimizers (skipped with a note when torch is
-//     not importable; BENCH_TORCH_PATH adds a folder to PYTHONPATH).
+//     not importable; BENCH_TORCH_PATH adds a folder to PYTHONPATH);
+//   * an SFT row: nanochat's SFT step (padded micro-batches of variable-length rows, masked targets, grad
+//     accumulation) on the same synthetic batches in both, as supervised tokens/s and all positions/s;
+//   * the RL row (train_rl.ts): one `nanochat train rl` step in rollouts/s and sampled tokens/s, beside the
+//     same loop in PyTorch (run it alone with `deno run -A tests/bench/train_rl.ts`).
 import { fileURLToPath } from "node:url";
 import { configFromDepth, flopsPerToken } from "../../src/model/config.ts";
 import { ComputeContext, GPT } from "../../src/model/mod.ts";
+import { rlRow } from "./train_rl.ts";
+import { dataParallelRows } from "./train_dist.ts";
 
 const T = 512;
 const VOCAB = 65536;
@@ -91,6 +99,75 @@ for (const [depth, B] of RUNS) {
       `${torch.ok ? (tokS / torchTokS).toFixed(2) + "x" : "-"} |`,
   );
 }
+// 2. SFT: ACCUM padded micro-batches per step; row lengths and ids from one formula, shared with the
+// PyTorch reference (sft_rows in train_reference_torch.py)
+const SFT: { depth: number; B: number; accum: number } = { depth: 4, B: 4, accum: 2 };
+
+function sftMicroBatch(micro: number, B: number) {
+  const lens = Array.from({ length: B }, (_, r) => 64 + ((micro * B + r) * 97) % (T - 63));
+  const W = Math.max(...lens) - 1;
+  const inputs = new Int32Array(B * W).fill(1);
+  const targets = new Int32Array(B * W).fill(-1);
+  let supervised = 0;
+  lens.forEach((n, r) => {
+    const ids = Array.from({ length: n }, (_, t) => ((micro * B + r) * 7919 + t * 104729) % VOCAB);
+    for (let t = 0; t < n - 1; t++) {
+      inputs[r * W + t] = ids[t];
+      if (t >= Math.floor(n / 3)) {
+        targets[r * W + t] = ids[t + 1];
+        supervised++;
+      }
+    }
+  });
+  return { inputs, targets, W, supervised };
+}
+
+async function sftRow(): Promise<void> {
+  const { depth, B, accum } = SFT;
+  const config = configFromDepth(depth, VOCAB, T);
+  const ctx = ComputeContext.create({ threads: 0, seed: 1 });
+  const model = GPT.create(ctx, config, { maxBatch: B });
+  model.initWeights(1);
+  const batches = Array.from({ length: accum }, (_, m) => sftMicroBatch(m, B));
+  const walls: number[] = [];
+  for (let s = 0; s <= STEPS; s++) {
+    const t0 = performance.now();
+    for (const b of batches) await model.backward(b.inputs, b.targets, B, b.W, 1 / accum);
+    await model.optimStep({ lrUnembed: 0.003, lrEmbed: 0.15, lrMatrix: 0.02, muonMomentum: 0.95 });
+    model.zeroGrad();
+    if (s > 0) walls.push((performance.now() - t0) / 1000);
+  }
+  model.free();
+  ctx.destroy();
+  const best = Math.min(...walls);
+  const supervised = batches.reduce((n, b) => n + b.supervised, 0);
+  const positions = batches.reduce((n, b) => n + B * b.W, 0);
+  const torch = await run("python3", [
+    root("tests/bench/train_reference_torch.py"),
+    ...[depth, B, T, VOCAB, STEPS, threads].map(String),
+    "sft",
+    String(accum),
+  ], { PYTHONPATH: Deno.env.get("BENCH_TORCH_PATH") ?? "" });
+  const torchBest = torch.ok ? JSON.parse(torch.stdout.trim().split("\n").pop()!).step_seconds_best : NaN;
+  console.log(
+    `\nSFT step: d${depth}, ${accum} micro-batches of ${B} rows (64-${T} tokens, first third masked), ` +
+      `${supervised} supervised of ${positions} positions\n`,
+  );
+  console.log(
+    "| model | ours supervised tok/s | ours positions/s | PyTorch CPU supervised tok/s | ours / PyTorch |",
+  );
+  console.log("|---|---:|---:|---:|---:|");
+  console.log(
+    `| d${depth} SFT | ${Math.round(supervised / best)} | ${Math.round(positions / best)} | ` +
+      `${torch.ok ? Math.round(supervised / torchBest) : "skipped: pip install torch"} | ` +
+      `${torch.ok ? (torchBest / best).toFixed(2) + "x" : "-"} |`,
+  );
+}
+await sftRow();
+
+await rlRow({ steps: STEPS, threads, torchPath: Deno.env.get("BENCH_TORCH_PATH") ?? "" });
+
+await dataParallelRows({ depth: 4, globalB: 4, T, vocab: VOCAB, steps: STEPS });
 const status = await Deno.readTextFile("/proc/self/status");
 console.log(
   `\npeak RSS of this process: ${(Number(/VmHWM:\s+(\d+)/.exec(status)?.[1]) / 1024).toFixed(0)} MB`,

@@ -1,0 +1,287 @@
+// Supervised finetuning, as nanochat A's chat_sft: the mid (or base) model's weights with a fresh
+// optimizer, the SFT mixture in padded batches with only the assistant's tokens supervised, a fixed
+// number of examples per step through gradient accumulation, the lr from init_lr_frac decaying linearly
+// to 0, validation loss and MMLU / ARC-Easy accuracy along the way, and an exact resume.
+//
+// Differences from nanochat, on purpose: --num-iterations optimizer steps are all taken (nanochat's loop
+// breaks before the last one), and a micro-batch with no supervised token is skipped instead of giving NaN.
+import { UserError } from "../common/errors.ts";
+import { formatDuration } from "../common/fs.ts";
+import { countParams, flopsPerToken, type GPTConfig } from "../model/config.ts";
+import { ComputeContext, type DeviceRequest } from "../model/context.ts";
+import { GPT } from "../model/gpt.ts";
+import { MetricsRecorder } from "../report/metrics.ts";
+import { logReportSection } from "../report/section.ts";
+import type { Tokenizer } from "../tokenizer/tokenizer.ts";
+import type { Stage } from "../checkpoint/checkpoint.ts";
+import { checkpointDir } from "../checkpoint/checkpoint.ts";
+import { restoreModel } from "../checkpoint/model_io.ts";
+import { loadChatTask, runCategorical } from "../eval/chat_eval.ts";
+import type { Task } from "../../tasks/mod.ts";
+import { describeMixture, requireRows, sftMixtures } from "./chat_mixtures.ts";
+import { SftBatches } from "./sft_batches.ts";
+import { loadSourceCheckpoint, resumeStage, saveStage, userConfig } from "./stage_checkpoint.ts";
+import { devicePeak, EtaClock, printRunEstimate, StepProgress } from "./stage_progress.ts";
+import { StopSignal } from "./stage_stop.ts";
+import { adamwLrScale, sftLrMultiplier } from "./schedule.ts";
+
+/** chat_sft.py's flags (dashed on the command line) plus resume, device and data options. */
+export interface SftTrainOptions {
+  baseDir: string;
+  tokenizer: Tokenizer;
+  taskDataDir?: string;
+  /** Stage to start from: mid (nanochat's default) or base. */
+  source: Stage;
+  sourceTag?: string;
+  sourceStep?: number;
+  deviceBatchSize: number;
+  numEpochs: number;
+  numIterations: number;
+  targetExamplesPerStep: number;
+  embeddingLr: number;
+  unembeddingLr: number;
+  matrixLr: number;
+  weightDecay: number;
+  initLrFrac: number;
+  evalEvery: number;
+  evalSteps: number;
+  evalMetricsEvery: number;
+  evalMetricsMaxProblems: number;
+  saveEvery: number;
+  keepLast: number;
+  modelTag: string;
+  resume: boolean;
+  device: DeviceRequest;
+  threads: number;
+  peakFlops?: number;
+  logEvery: number;
+  stopAfter: number;
+}
+
+interface SftLoopState {
+  trainLoss: number | null;
+  valLoss: number | null;
+  accuracies: Record<string, number>;
+  totalTrainingTime: number;
+}
+
+const METRIC_TASKS = ["MMLU", "ARC-Easy"] as const;
+
+/** Runs SFT; returns the last validation loss (NaN when never evaluated) and the steps done. */
+export async function trainSft(o: SftTrainOptions): Promise<{ valLoss: number; steps: number }> {
+  if (o.source !== "mid" && o.source !== "base") {
+    throw new UserError(`--source must be mid or base, got "${o.source}"`);
+  }
+  const B = o.deviceBatchSize;
+  if (o.targetExamplesPerStep % B !== 0) {
+    throw new UserError(
+      `--target-examples-per-step ${o.targetExamplesPerStep} must be a multiple of --device-batch-size ${B}`,
+    );
+  }
+  const gradAccum = o.targetExamplesPerStep / B;
+  // data and the source model first: a bad input fails before anything is written
+  const dataOpts = { dataDir: o.taskDataDir, baseDir: o.baseDir };
+  const { train: trainMix, val: valMix } = await sftMixtures(dataOpts);
+  console.log(describeMixture("SFT", trainMix));
+  console.log(describeMixture("validation", valMix));
+  const trainTask = requireRows("SFT", trainMix, dataOpts);
+  const valTask = requireRows("validation", valMix, dataOpts);
+  const metricTasks: Task[] = [];
+  if (o.evalMetricsEvery > 0) {
+    for (const name of METRIC_TASKS) metricTasks.push(await loadChatTask(name, dataOpts));
+  }
+  const numIterations = o.numIterations > 0
+    ? o.numIterations
+    : Math.floor(trainTask.size / o.targetExamplesPerStep) * o.numEpochs;
+  if (numIterations < 1) {
+    throw new UserError(
+      `${trainTask.size} SFT rows give no step of ${o.targetExamplesPerStep} examples: lower ` +
+        `--target-examples-per-step or pass --num-iterations`,
+    );
+  }
+  const source = await loadSourceCheckpoint(o.baseDir, o.source, o.sourceTag, o.sourceStep);
+  if (source.config.vocabSize !== o.tokenizer.vocabSize) {
+    throw new UserError(
+      `the tokenizer has ${o.tokenizer.vocabSize} tokens but ${source.ckpt.dir} expects ` +
+        `${source.config.vocabSize}: use the tokenizer the model was trained with`,
+    );
+  }
+  const config: GPTConfig = source.config;
+  const T = config.sequenceLen;
+  const modelTag = o.modelTag || source.tag;
+  const ckptDir = checkpointDir(o.baseDir, "sft", modelTag);
+
+  const ctx = ComputeContext.create({ device: o.device, threads: o.threads });
+  const computeDtype = ctx.device.computeDtypes.includes("bf16") ? "bf16" : "f32";
+  const peak = devicePeak(ctx, o.threads, o.peakFlops);
+  // twice the rows for the no-gradient accuracy passes, as nanochat
+  const model = GPT.create(ctx, config, { maxBatch: 2 * B, computeDtype });
+  console.log(`device ${ctx.describe()}, ${computeDtype} compute`);
+  console.log(
+    `SFT d${config.nLayer} (${countParams(config).total.toLocaleString("en-US")} params) from ` +
+      `${source.ckpt.dir} step ${source.step}; ${numIterations} steps of ${o.targetExamplesPerStep} examples ` +
+      `(B=${B}, grad accum ${gradAccum}); checkpoints in ${ckptDir}`,
+  );
+
+  let step = 0;
+  let examples = 0;
+  let loop: SftLoopState = { trainLoss: null, valLoss: null, accuracies: {}, totalTrainingTime: 0 };
+  let resumed = null;
+  try {
+    resumed = o.resume ? await resumeStage<number, SftLoopState>(ckptDir, model, config) : null;
+    if (o.resume && resumed === null) {
+      console.log(`--resume: no checkpoint in ${ckptDir} yet, starting fresh`);
+    }
+    if (resumed !== null) {
+      step = resumed.step;
+      examples = resumed.loaderState;
+      loop = resumed.loopState;
+      console.log(`resumed from ${ckptDir} step ${step}`);
+    } else {
+      restoreModel(model, source.ckpt); // weights only: the optimizer starts fresh
+    }
+  } catch (err) {
+    model.free();
+    ctx.destroy();
+    throw err;
+  }
+  const train = new SftBatches(trainTask, o.tokenizer, B, T, examples);
+  // padded rows are at most T long; the estimate takes the mean row as half of T
+  printRunEstimate({
+    flopsPerStep: flopsPerToken(config) * o.targetExamplesPerStep * (T / 2),
+    steps: numIterations - step,
+    peak,
+    deviceKind: ctx.device.kind,
+  });
+
+  const metrics = await MetricsRecorder.open(o.baseDir, "sft", resumed ? { resumeFrom: step } : {});
+  const validate = async () => {
+    const val = new SftBatches(valTask, o.tokenizer, B, T);
+    let sum = 0;
+    for (let s = 0; s < o.evalSteps; s++) {
+      const b = val.next();
+      const losses = await model.forwardLosses(b.inputs, b.targets, b.B, b.T);
+      let batchSum = 0;
+      for (let i = 0; i < losses.length; i++) if (b.targets[i] >= 0) batchSum += losses[i];
+      sum += b.validTokens > 0 ? batchSum / b.validTokens : 0;
+    }
+    return sum / o.evalSteps;
+  };
+
+  const stop = new StopSignal();
+  const save = async () => {
+    await saveStage(ckptDir, model, {
+      step,
+      config,
+      userConfig: userConfig(o),
+      loaderState: train.state,
+      loopState: loop,
+      modelTag,
+      final: step === numIterations,
+      source: { stage: o.source, tag: source.tag, step: source.step },
+    }, o.keepLast);
+    metrics.markCheckpoint(step);
+  };
+
+  const lrScale = adamwLrScale(config.nEmbd);
+  const inStep = new StepProgress("step", gradAccum);
+  const clock = new EtaClock();
+  try {
+    for (;;) {
+      const last = step === numIterations;
+      if (o.stopAfter > 0 && step >= o.stopAfter && step > (resumed?.step ?? 0)) stop.request();
+      const resumedHere = resumed !== null && step === resumed.step;
+      if (o.evalEvery > 0 && (last || step % o.evalEvery === 0) && !resumedHere) {
+        loop.valLoss = await validate();
+        metrics.record(step, { "loss/val": loop.valLoss });
+        console.log(`step ${pad(step)} | validation loss: ${loop.valLoss.toFixed(6)}`);
+      }
+      if (metricTasks.length > 0 && !resumedHere && (last || (step > 0 && step % o.evalMetricsEvery === 0))) {
+        const parts: string[] = [];
+        for (const task of metricTasks) {
+          const r = await runCategorical(task, o.tokenizer, model, {
+            batchSize: 2 * B,
+            maxProblems: o.evalMetricsMaxProblems,
+            quiet: true,
+          });
+          loop.accuracies[task.name] = r.accuracy;
+          metrics.record(step, { [`accuracy/${task.name}`]: r.accuracy });
+          parts.push(`${task.name} accuracy: ${r.accuracy.toFixed(4)} (${r.passed}/${r.total})`);
+        }
+        console.log(`step ${pad(step)} | ${parts.join(", ")}`);
+      }
+      const periodicSave = o.saveEvery > 0 && step > (resumed?.step ?? 0) && step % o.saveEvery === 0;
+      if (last || periodicSave || stop.requested) await save();
+      if (last || stop.requested) break;
+
+      const t0 = performance.now();
+      inStep.start(step);
+      let numTokens = 0;
+      for (let micro = 0; micro < gradAccum; micro++) {
+        const batch = train.next();
+        if (batch.validTokens > 0) {
+          await model.backward(batch.inputs, batch.targets, batch.B, batch.T, 1 / gradAccum);
+          numTokens += batch.validTokens;
+        }
+        inStep.tick(micro + 1);
+      }
+      inStep.end();
+      const stats = model.lossStats();
+      const loss = stats.calls > 0 ? stats.lossSum / stats.calls : Number.NaN;
+      const lrm = sftLrMultiplier(step, numIterations);
+      if (stats.calls > 0) {
+        await model.optimStep({
+          lrUnembed: o.unembeddingLr * o.initLrFrac * lrScale * lrm,
+          lrEmbed: o.embeddingLr * o.initLrFrac * lrScale * lrm,
+          lrMatrix: o.matrixLr * o.initLrFrac * lrm,
+          // chat_sft keeps Muon's default momentum (no warmup schedule)
+          muonMomentum: 0.95,
+          weightDecay: o.weightDecay,
+          gradScale: 1,
+        });
+      }
+      model.zeroGrad();
+      const dt = (performance.now() - t0) / 1000;
+      step++;
+      loop.trainLoss = loss;
+      loop.totalTrainingTime += dt;
+      clock.add(dt);
+      metrics.record(step, { "loss/train": loss, "lr/multiplier": lrm });
+      if (step % o.logEvery === 0 || step === numIterations) {
+        console.log(
+          `step ${pad(step)}/${pad(numIterations)} | loss: ${loss.toFixed(6)} | lrm: ${lrm.toFixed(6)} | ` +
+            `num_tokens: ${numTokens.toLocaleString("en-US")} | dt: ${(dt * 1000).toFixed(0)}ms | ` +
+            `eta: ${clock.eta(numIterations - step)}`,
+        );
+      }
+    }
+  } finally {
+    inStep.end();
+    stop.dispose();
+    metrics.close();
+    model.free();
+    ctx.destroy();
+  }
+
+  if (step === numIterations) {
+    await logReportSection(o.baseDir, "Chat SFT", [
+      userConfig(o),
+      {
+        "Training rows": trainMix.rows,
+        ...Object.fromEntries(trainMix.parts.map((p) => [`Rows of ${p.name}`, p.rows])),
+        "Number of iterations": numIterations,
+        "Training loss": loop.trainLoss,
+        "Validation loss": loop.valLoss,
+        ...Object.fromEntries(
+          Object.entries(loop.accuracies).map(([k, v]) => [`${k} accuracy (training eval)`, v]),
+        ),
+        "Total training time": formatDuration(loop.totalTrainingTime),
+      },
+    ]);
+  }
+  return { valLoss: loop.valLoss ?? Number.NaN, steps: step };
+}
+
+function pad(n: number): string {
+  return String(n).padStart(5, "0");
+}

@@ -1,0 +1,119 @@
+// `nanochat speedrun` on a reduced cpu preset (tiny tokenizer, d2 model, a few steps per stage) over the
+// shared offline data: every stage runs, the report card has the summary table for BASE, MID and SFT, a
+// rerun skips what its artifacts show is done, --from redoes a stage and what follows, and a missing
+// artifact in the middle redoes from there.
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { speedrun, type SpeedrunStage } from "../speedrun.ts";
+import { SPEEDRUN_PRESETS, type SpeedrunPreset } from "../src/train/stage_defaults.ts";
+import { runCliCaptured, withTempDir } from "./helpers.ts";
+
+const SHARED = fileURLToPath(new URL("../../shared/data", import.meta.url));
+const hasShared = (() => {
+  try {
+    return Deno.statSync(join(SHARED, "pretrain")).isDirectory &&
+      Deno.statSync(join(SHARED, "chat")).isDirectory;
+  } catch {
+    return false;
+  }
+})();
+
+/** The cpu preset cut down to seconds per stage. */
+const REDUCED: SpeedrunPreset = {
+  ...SPEEDRUN_PRESETS.cpu,
+  vocabSize: 512,
+  maxChars: 300_000,
+  base: {
+    depth: 2,
+    maxSeqLen: 64,
+    deviceBatchSize: 4,
+    totalBatchSize: 256,
+    numIterations: 20,
+    evalEvery: 10,
+    evalTokens: 1024,
+    sampleEvery: -1,
+    logEvery: 10,
+  },
+  baseEval: { deviceBatchSize: 4, splitTokens: 1024, maxPerTask: 11 },
+  mid: {
+    maxSeqLen: 64,
+    deviceBatchSize: 4,
+    totalBatchSize: 256,
+    numIterations: 8,
+    evalEvery: 4,
+    evalTokens: 1024,
+  },
+  sft: {
+    deviceBatchSize: 4,
+    targetExamplesPerStep: 8,
+    numIterations: 6,
+    evalEvery: 3,
+    evalSteps: 2,
+    evalMetricsEvery: 6,
+    evalMetricsMaxProblems: 4,
+  },
+  chatEval: { maxProblems: 2, maxNewTokens: 8, batchSize: 4 },
+};
+
+async function run(base: string, from?: SpeedrunStage) {
+  const logs: string[] = [];
+  const result = await speedrun({
+    baseDir: base,
+    preset: REDUCED,
+    dataDir: SHARED,
+    rl: false,
+    from,
+    device: "cpu",
+    threads: 0,
+    run: async (args) => {
+      const r = await runCliCaptured(["--base-dir", base, ...args]);
+      logs.push(r.out, r.err);
+      if (r.code !== 0) console.error(r.out.slice(-2000), r.err);
+      return r.code;
+    },
+  });
+  return { ...result, logs: logs.join("\n") };
+}
+
+Deno.test({
+  name:
+    "speedrun: the reduced cpu preset runs every stage, writes the report card, and resumes from artifacts",
+  ignore: !hasShared,
+  fn: () =>
+    withTempDir(async (base) => {
+      const first = await run(base);
+      assertEquals(first.ran, [
+        "tokenizer",
+        "tokenizer-eval",
+        "base",
+        "base-eval",
+        "mid",
+        "mid-eval",
+        "sft",
+        "sft-eval",
+        "report",
+      ], first.logs);
+      assertEquals(first.skipped, ["data"]);
+      const report = Deno.readTextFileSync(join(base, "report", "report.md"));
+      assertStringIncludes(report, "## Summary");
+      const row = (metric: string) => report.split("\n").find((l) => l.startsWith(`| ${metric} `))!;
+      // CORE for BASE; the chat metrics for MID and SFT, none for RL
+      assert(/^\| CORE +\| +-?\d\.\d{4} /.test(row("CORE")), row("CORE"));
+      const cells = row("ARC-Easy").split("|").map((c) => c.trim());
+      assertEquals(cells[2], "-");
+      assert(/^-?\d\.\d{4}$/.test(cells[3]) && /^-?\d\.\d{4}$/.test(cells[4]), row("ARC-Easy"));
+      assertEquals(cells[5], "-");
+
+      const again = await run(base);
+      assertEquals(again.ran, ["report"]);
+
+      const fromSft = await run(base, "sft");
+      assertEquals(fromSft.ran, ["sft", "sft-eval", "report"]);
+
+      // a stage's artifact gone: it and everything after it are redone
+      Deno.removeSync(join(base, "report", "chat-evaluation-mid.md"));
+      const redo = await run(base);
+      assertEquals(redo.ran, ["mid-eval", "sft", "sft-eval", "report"]);
+    }),
+});
