@@ -38,15 +38,23 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** The commands that run on several ranks (our launcher, torchrun, SLURM, mpirun). */
+const DATA_PARALLEL_COMMANDS = ["train base", "eval base", "eval chat"];
+
 /** Runs the CLI with `args`; returns the process exit code. */
 export async function runCli(args: string[]): Promise<number> {
   const program = buildProgram();
   try {
-    // --nproc-per-node N [--nnodes ...]: start N copies of this command, torchrun-style (src/dist)
-    const command = args.find((a, i) => !a.startsWith("-") && args[i - 1] !== "--base-dir");
+    // --nproc-per-node N [--nnodes ...]: start N copies of this command, torchrun-style (src/dist); only
+    // the commands that split their work over ranks take it (the others would repeat it N times)
     if (args.some((a) => a.startsWith("--nproc-per-node"))) {
-      if (command !== "train" && command !== "eval") {
-        throw new UserError("--nproc-per-node applies to the train and eval commands");
+      const words = args.filter((a, i) => !a.startsWith("-") && !args[i - 1]?.startsWith("--")).slice(0, 2);
+      const command = words.join(" ");
+      if (!DATA_PARALLEL_COMMANDS.includes(command)) {
+        throw new UserError(
+          `--nproc-per-node: \`${command}\` runs as one process; data-parallel commands are ` +
+            DATA_PARALLEL_COMMANDS.join(", "),
+        );
       }
       const launched = await maybeLaunch(args);
       if (launched !== null) return launched;
