@@ -376,11 +376,16 @@ Deno.test({
     }),
 });
 
-Deno.test("--nproc-per-node on a command that does not split its work is refused, naming those that do", async () => {
+Deno.test("a command that does not split its work refuses --nproc-per-node and a multi-rank environment", async () => {
   const res = await runCliProcess(["train", "mid", "--nproc-per-node", "2"]);
   assertEquals(res.code, 1);
   assertStringIncludes(
     res.err,
-    "`train mid` runs as one process; data-parallel commands are train base, eval base",
+    "--nproc-per-node: `train mid` runs as one process; data-parallel commands are train base, eval base",
   );
+  const ranked = await runCliProcess(["chat", "-p", "hi"], {
+    env: { RANK: "1", WORLD_SIZE: "2", MASTER_ADDR: "127.0.0.1", MASTER_PORT: "29500" },
+  });
+  assertEquals(ranked.code, 1);
+  assertStringIncludes(ranked.err, "a rank of a multi-process job: `chat` runs as one process");
 });
