@@ -133,15 +133,20 @@ export function computeLibrary(request: DeviceRequest = "cpu", opts: LocateOptio
   if (request === "cpu") return openComputeLibrary(libraryPath(spec("nanochat_cpu"), opts));
   let cuda: ComputeLibrary;
   ensureCudaLibsEnv(); // cuBLASLt and cuDNN from PyTorch's pip wheels when the system has none
+  let path: string | null = null;
   try {
-    cuda = openComputeLibrary(libraryPath(spec("nanochat_cuda"), opts));
+    path = libraryPath(spec("nanochat_cuda"), opts);
+    cuda = openComputeLibrary(path);
   } catch (err) {
     if (request === "auto") return computeLibrary("cpu", opts);
+    // a built library that loads but finds no GPU needs a driver, not a build
+    const what = path === null
+      ? `Build it on a machine with the CUDA toolkit (\`${BUILD_HINT}\`), or use --device cpu`
+      : "It needs an NVIDIA GPU with a driver for CUDA 13; on this machine use --device cpu";
     throw new UserError(
       `--device cuda: the CUDA backend is not available (${
         (err as Error).message.split("\n")[0].replace(/\.$/, "")
-      }). ` +
-        `Build it on a machine with the CUDA toolkit (\`${BUILD_HINT}\`), or use --device cpu`,
+      }). ${what}`,
     );
   }
   if (cuda.devices.length > 0) return cuda;
