@@ -392,3 +392,28 @@ Deno.test({
       assertStringIncludes(again.out, "resumed from");
     }),
 });
+
+Deno.test({
+  name:
+    "train rl on --device cuda (the emulated CUDA backend): bf16 rollouts and weighted backward, reward rises",
+  ignore: SHARED === null,
+  fn: () =>
+    withTempDir(async (base) => {
+      const data = await setup(base);
+      // the CUDA backend's sources built for the CPU emulator (kernels/emu), as tests/cuda_emu_test.ts uses it
+      const emu = fileURLToPath(new URL("../kernels/build/libnanochat_cuda_emu.so", import.meta.url));
+      const res = await runCliProcess(
+        ["--base-dir", base, ...TINY, "--task-data-dir", data, "--device", "cuda", "--init-lr-frac", "1"]
+          .concat(["--eval-every", "-1", "--stop-after", "6"]),
+        { env: { NANOCHAT_COMPUTE_LIB: emu } },
+      );
+      assertEquals(res.code, 0, res.err + res.out);
+      assertStringIncludes(res.out, "bf16 compute");
+      const r = [...rewards(res.out).values()];
+      assertEquals(r.length, 6, res.out);
+      assert(
+        mean(r.slice(3)) > r[0] + 0.3,
+        `the mean reward should rise on the cuda backend: ${r.join(" ")}`,
+      );
+    }),
+});
