@@ -8,9 +8,9 @@
 // Where we differ from nanochat, and why: checkpoints also hold the optimizer state and the loop state (an
 // exact --resume; nanochat saves only the weights), pass@k is also measured after the last step (so the
 // report has the final model's number), passes whose advantages are all 0 skip the backward (their gradient
-// is exactly 0), and a fresh run refuses to write over an existing RL run of the same tag (--resume it, or
-// pick another --model-tag), a problem whose prompt alone fills a short-context model is skipped (nanochat's
-// 2048 never meets one), and --num-steps can cap the horizon (the cpu speedrun preset). Resume, save, stop
+// is exactly 0), a fresh run refuses to write over an existing RL run of the same tag (--resume it, or pick
+// another --model-tag), a problem whose prompt alone fills a short-context model is skipped (nanochat's 2048
+// never meets one), and --num-steps can cap the horizon (the cpu speedrun preset). Resume, save, stop
 // and progress are the shared stage helpers (stage_*.ts).
 import { UserError } from "../common/errors.ts";
 import { formatDuration } from "../common/fs.ts";
