@@ -23,6 +23,7 @@ import { makeTinyTokenizer, runCliProcess, sharedPretrainDir, withTempDir } from
 import { Rng } from "./rng.ts";
 import { rolloutSeed, trainingPasses } from "../src/train/rl_rollout.ts";
 import { planSpeedrun } from "../speedrun.ts";
+import { freePort } from "./dist/util.ts";
 
 const SHARED = sharedPretrainDir();
 const SEQ_LEN = 48;
@@ -415,5 +416,64 @@ Deno.test({
         mean(r.slice(3)) > r[0] + 0.3,
         `the mean reward should rise on the cuda backend: ${r.join(" ")}`,
       );
+    }),
+});
+
+Deno.test({
+  name:
+    "train rl on 2 ranks trains like 1 rank (same losses and rewards), one optimizer shard per rank, resumes",
+  ignore: SHARED === null,
+  fn: () =>
+    withTempDir(async (base) => {
+      const data = await setup(base);
+      // each rank samples and trains on half of the step's 4 problems; the library averages the gradients,
+      // so the update only reassociates the 1-rank sum: losses agree to fp32 rounding, rewards exactly
+      const flags = [
+        ...TINY,
+        "--task-data-dir",
+        data,
+        "--init-lr-frac",
+        "1",
+        "--eval-every",
+        "2",
+        "--threads",
+        "1",
+      ];
+      const one = async (extra: string[]) => {
+        const res = await runCliProcess(["--base-dir", base, ...flags, "--model-tag", "one", ...extra]);
+        assertEquals(res.code, 0, res.err + res.out);
+        return res.out;
+      };
+      const two = async (extra: string[]) => {
+        const port = String(freePort());
+        const res = await runCliProcess(
+          ["--base-dir", base, ...flags, "--model-tag", "two", "--nproc-per-node", "2", "--master-port", port]
+            .concat(extra),
+        );
+        assertEquals(res.code, 0, res.err + res.out);
+        return res.out;
+      };
+      const same = (a: string, b: string, steps: number[]) => {
+        const [la, lb] = [losses(a), losses(b)];
+        assertEquals([...la.keys()], steps);
+        assertEquals([...lb.keys()], steps);
+        for (const s of steps) {
+          const [x, y] = [Number(la.get(s)), Number(lb.get(s))];
+          assert(Math.abs(x - y) <= 1e-5 * Math.abs(x) + 1e-7, `step ${s}: loss ${x} on 1 rank, ${y} on 2`);
+        }
+        assertEquals(rewards(b), rewards(a));
+        assertEquals(a.match(/^step \d+ \| pass@1.*$/gm), b.match(/^step \d+ \| pass@1.*$/gm));
+      };
+      const [a1, b1] = [await one(["--stop-after", "3"]), await two(["--stop-after", "3"])];
+      assertStringIncludes(b1, "2 ranks");
+      same(a1, b1, [0, 1, 2]);
+      const [ckpt] = await listCheckpoints(checkpointDir(base, "rl", "two"));
+      assertEquals(ckpt.optimPaths.length, 2);
+      const [a2, b2] = [
+        await one(["--stop-after", "5", "--resume"]),
+        await two(["--stop-after", "5", "--resume"]),
+      ];
+      assertStringIncludes(b2, "resumed from");
+      same(a2, b2, [3, 4]);
     }),
 });
