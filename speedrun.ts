@@ -209,7 +209,8 @@ export async function planSpeedrun(o: Omit<SpeedrunOptions, "run">): Promise<Pla
     stages.push({
       name: "rl",
       title: "reinforcement learning on GSM8K",
-      args: ["train", "rl", "--source-tag", tag, ...flags(p.rl), ...tasks, ...compute],
+      // --resume: `train rl` refuses to start over an RL run it would overwrite; an interrupted one continues
+      args: ["train", "rl", "--source-tag", tag, "--resume", ...flags(p.rl), ...tasks, ...compute],
       doneAt: finished("rl"),
     });
     stages.push({

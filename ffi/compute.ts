@@ -26,6 +26,7 @@ import {
   unpackDeviceInfo,
 } from "./compute_structs.ts";
 import { UserError } from "../src/common/errors.ts";
+import { ensureCudaLibsEnv } from "./cuda_libs.ts";
 
 /** The ABI version these bindings were written against (NC_ABI_VERSION). */
 export const NC_ABI_VERSION = 2;
@@ -131,6 +132,7 @@ export function computeLibrary(request: DeviceRequest = "cpu", opts: LocateOptio
   }
   if (request === "cpu") return openComputeLibrary(libraryPath(spec("nanochat_cpu"), opts));
   let cuda: ComputeLibrary;
+  ensureCudaLibsEnv(); // cuBLASLt and cuDNN from PyTorch's pip wheels when the system has none
   try {
     cuda = openComputeLibrary(libraryPath(spec("nanochat_cuda"), opts));
   } catch (err) {
@@ -145,6 +147,21 @@ export function computeLibrary(request: DeviceRequest = "cpu", opts: LocateOptio
   if (cuda.devices.length > 0) return cuda;
   if (request === "auto") return computeLibrary("cpu", opts);
   throw new UserError(`--device cuda: ${cuda.path} reports no GPU on this machine; use --device cpu`);
+}
+
+/**
+ * The built cpu library whatever NANOCHAT_COMPUTE_LIB says: the reference the GPU self-test compares a
+ * cuda backend (real or emulated) against.
+ */
+export function cpuReferenceLibrary(opts: LocateOptions = {}): ComputeLibrary {
+  const override = Deno.env.get(COMPUTE_LIB_ENV);
+  if (override === undefined) return computeLibrary("cpu", opts);
+  Deno.env.delete(COMPUTE_LIB_ENV);
+  try {
+    return computeLibrary("cpu", opts);
+  } finally {
+    Deno.env.set(COMPUTE_LIB_ENV, override);
+  }
 }
 
 /** nc_backend_name() of the library serving `request`: "cpu", "cuda", "cuda_emu". */

@@ -10,6 +10,8 @@ export const NcStatus = {
   UNSUPPORTED: 4,
   STATE: 5,
   INTERNAL: 6,
+  TIMEOUT: 7,
+  PEER_FAILED: 8,
 } as const;
 
 /** Device kinds (NC_DEVICE_*). */

@@ -1,12 +1,21 @@
 // The native-library loader's compiled-program path, exercised without `denort`: an embedded library
 // (readable, but not by dlopen) is extracted once to a content-hashed file under the extract folder,
 // written through a temp file, reused on the next start, replaced when a copy of the wrong size sits
-// under its name, and opened from there; a missing library is a UserError with the build command.
+// under its name, and opened from there; a missing library is a UserError with the build command. The
+// release binaries (.github/workflows/release.yml) embed only the CPU compute library: their first run with
+// the default --device auto is reproduced too (no CUDA backend inside, so the CPU one is extracted and used).
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
+import { COMPUTE_LIB_ENV, computeLibrary } from "../ffi/compute.ts";
 import { computeSymbols } from "../ffi/compute_symbols.ts";
-import { extractLibrary, libraryPath, type LibrarySpec, openLibrary } from "../ffi/loader.ts";
+import {
+  extractLibrary,
+  libraryPath,
+  type LibrarySpec,
+  openLibrary,
+  sharedLibraryName,
+} from "../ffi/loader.ts";
 import { UserError } from "../src/common/errors.ts";
 import { withTempDir } from "./helpers.ts";
 
@@ -65,3 +74,37 @@ Deno.test("a missing library is a UserError naming the build command; the env ov
       Deno.env.delete("NANOCHAT_TEST_UNSET_LIB");
     }
   }));
+
+Deno.test("a compiled program's first run with --device auto: no embedded CUDA backend, the CPU one is extracted", () =>
+  withTempDir((dir) => {
+    const override = Deno.env.get(COMPUTE_LIB_ENV);
+    Deno.env.delete(COMPUTE_LIB_ENV);
+    try {
+      const lib = computeLibrary("auto", { embedded: true, extractDir: dir });
+      // whichever backend serves, it runs from its extracted copy, never from the build folder
+      assert(lib.path.startsWith(dir), lib.path);
+      // a CUDA backend serves only on a machine with a CUDA build and a GPU; everywhere else the CPU one
+      if (lib.backend !== "cuda") {
+        assertEquals(lib.backend, "cpu");
+        assert(/[0-9a-f]{8}-libnanochat_cpu\.so$/.test(lib.path), lib.path);
+        assertEquals(Deno.readFileSync(lib.path), Deno.readFileSync(fileURLToPath(spec.builtUrl)));
+        assert(lib.devices.length >= 1, "the CPU backend lists its device");
+      }
+      const names = [...Deno.readDirSync(dir)].map((e) => e.name);
+      assert(names.every((n) => !n.endsWith(".tmp")), names.join(", "));
+    } finally {
+      if (override !== undefined) Deno.env.set(COMPUTE_LIB_ENV, override);
+    }
+  }));
+
+Deno.test("`deno task compile` embeds exactly the libraries the loaders open", () => {
+  // scripts/compile.ts runs on import, so its lists are read from its text: every quoted library path
+  const text = Deno.readTextFileSync(new URL("../scripts/compile.ts", import.meta.url));
+  const embedded = [...text.matchAll(/"([\w/.-]+\.(?:so|dylib|dll))"/g)].map((m) => m[1]).sort();
+  const opened = [
+    `ffi/bpe/target/release/${sharedLibraryName("nanochat_bpe")}`, // ffi/bpe.ts
+    `kernels/build/${sharedLibraryName("nanochat_cpu")}`, // ffi/compute.ts, the cpu backend
+    `kernels/build/${sharedLibraryName("nanochat_cuda")}`, // ffi/compute.ts, the cuda backend (when built)
+  ].sort();
+  assertEquals(embedded, opened);
+});

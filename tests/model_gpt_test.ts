@@ -483,7 +483,7 @@ Deno.test("weighted backward: all-ones weights equal the plain gradient, zeros g
     );
   }));
 
-Deno.test("a communicator of one rank: a step over it equals one without; bad ranks are refused", async () => {
+Deno.test("a communicator of one rank: a step over it equals one without; bad ranks and a missing peer are errors", async () => {
   const ctx = ComputeContext.create({ threads: 1 });
   const comm = Communicator.create(ctx, Communicator.newId(ctx), 0, 1);
   const a = GPT.create(ctx, tiny, { maxBatch: 2 });
@@ -505,7 +505,13 @@ Deno.test("a communicator of one rank: a step over it equals one without; bad ra
     assertThrows(() => comm.destroy(), UserError, "attached");
     assertThrows(() => Communicator.create(ctx, Communicator.newId(ctx), 1, 1), UserError, "rank 1");
     assertThrows(() => Communicator.create(ctx, new Uint8Array(16), 0, 1), UserError, "128 bytes");
-    assertThrows(() => Communicator.create(ctx, Communicator.newId(ctx), 0, 2), UserError, "world_size 2");
+    // a world of 2 whose other rank never comes: a bounded wait, then the missing rank is named
+    const quick = { advertiseHost: "127.0.0.1", timeoutMs: 500 };
+    assertThrows(
+      () => Communicator.create(ctx, Communicator.newId(ctx, quick), 0, 2, quick),
+      UserError,
+      "ranks not yet connected to the bootstrap store: 1 (of 2)",
+    );
   } finally {
     a.free();
     b.free();

@@ -66,6 +66,10 @@ extern "C" NC_API const char* nc_status_string(int32_t status) {
       return "invalid state";
     case NC_ERR_INTERNAL:
       return "internal error";
+    case NC_ERR_TIMEOUT:
+      return "timed out";
+    case NC_ERR_PEER_FAILED:
+      return "peer failed";
     default:
       return "unknown status";
   }

@@ -1,19 +1,42 @@
-// comm.cpp — the communicator slot of the cpu backend. Ids carry a tag naming this backend plus random
-// bytes; a communicator is created from an id, a rank and a world size on a context and attached to
-// models, whose gradient norm and optimizer step then reduce over it. This build has no collective
-// transport, so it supports world_size 1: the collectives below are then exact (a sum over one rank is
-// the value itself), every rank holds all optimizer state, and the options' hosts and timeout (checked)
-// have no peer to apply to.
+// comm.cpp — the communicator of the cpu backend. With NC_CPU_DIST (the default build, kernels/dist
+// over Gloo) an id is kernels/dist's 128-byte "NCD1" id naming rank 0's bootstrap store, and a
+// communicator of world_size > 1 is a Gloo TCP full mesh with every call bounded by the options'
+// timeout. A world of one rank needs no transport: its collectives are exact as they are (a sum over
+// one rank is the value itself). Models attach to a communicator; their gradient norm and optimizer step
+// then reduce over it (dist_optim.cpp).
 #include <cstring>
 #include <random>
+#include <string>
+#include <unistd.h>
 
 #include "checks.h"
 #include "errors.h"
 #include "internal.h"
 
+#ifdef NC_CPU_DIST
+#include <chrono>
+#include <memory>
+
+#include "comm.h"
+#include "dist_status.h"
+#endif
+
 namespace {
 
-constexpr char kTag[16] = "nanochat-cpu/1";  // bytes 0..15 of an id made here
+constexpr int64_t kDefaultTimeoutMs = 5 * 60 * 1000;
+
+int64_t timeout_of(const NcCommOptions* o) { return o && o->timeout_ms > 0 ? o->timeout_ms : kDefaultTimeoutMs; }
+
+#ifndef NC_CPU_DIST
+constexpr char kTag[16] = "nanochat-cpu/1";  // bytes 0..15 of an id made by a build without Gloo
+#endif
+
+// The host other ranks use to reach this one when the caller names none: this machine's name.
+std::string default_advertise_host() {
+  char name[256] = {0};
+  if (::gethostname(name, sizeof name - 1) != 0 || name[0] == 0) return "127.0.0.1";
+  return name;
+}
 
 }  // namespace
 
@@ -24,12 +47,21 @@ NC_API int32_t nc_comm_id_create(const NcCommOptions* options, NcCommId* out_id)
   NC_TRY(nc::validate_comm_options(nullptr, options));
   return nc_guard(nullptr, [&]() -> int32_t {
     std::memset(out_id, 0, sizeof *out_id);
+#ifdef NC_CPU_DIST
+    const std::string host = options && options->advertise_host[0] ? options->advertise_host : default_advertise_host();
+    nc::dist::UniqueId id{};
+    NC_DIST_TRY(nullptr, nc::dist::make_gloo_unique_id(host, std::chrono::milliseconds(timeout_of(options)), &id));
+    static_assert(sizeof id.bytes == sizeof out_id->bytes, "the dist id is NcCommId's 128 bytes");
+    std::memcpy(out_id->bytes, id.bytes, sizeof out_id->bytes);
+#else
+    (void)default_advertise_host;
     std::memcpy(out_id->bytes, kTag, sizeof kTag);
     std::random_device rd;
     for (size_t i = sizeof kTag; i < sizeof out_id->bytes; i += 4) {
       const uint32_t r = rd();
       std::memcpy(out_id->bytes + i, &r, 4);
     }
+#endif
     return NC_OK;
   });
 }
@@ -42,22 +74,38 @@ NC_API int32_t nc_comm_create(NcContext* ctx, const NcCommId* id, int32_t rank, 
     NC_CHECK_NOT_NULL(ctx, out_comm);
     *out_comm = nullptr;
     NC_TRY(nc::validate_comm_options(ctx, options));
-    NC_REQUIRE(ctx, std::memcmp(id->bytes, kTag, sizeof kTag) == 0, NC_ERR_INVALID_ARGUMENT,
-               "the communicator id was not made by nc_comm_id_create of the cpu backend (pass rank 0's id "
-               "to every rank unchanged)");
     NC_REQUIRE(ctx, world_size >= 1, NC_ERR_INVALID_ARGUMENT, "world_size must be >= 1, got %d", world_size);
     NC_REQUIRE(ctx, rank >= 0 && rank < world_size, NC_ERR_OUT_OF_RANGE, "rank %d must be in [0, world_size = %d)",
                rank, world_size);
-    NC_REQUIRE(ctx, world_size == 1, NC_ERR_UNSUPPORTED,
-               "world_size %d: this build of the cpu backend has no collective transport and supports "
-               "world_size 1 only (one process); run a single process",
-               world_size);
-    NcComm* comm = new NcComm();
+    std::unique_ptr<NcComm> comm(new NcComm());
     comm->ctx = ctx;
     comm->rank = rank;
     comm->world_size = world_size;
+#ifdef NC_CPU_DIST
+    nc::dist::UniqueId uid{};
+    std::memcpy(uid.bytes, id->bytes, sizeof uid.bytes);
+    nc::dist::BootstrapAddress addr;
+    NC_REQUIRE(ctx, nc::dist::decode_unique_id(uid, &addr).ok(), NC_ERR_INVALID_ARGUMENT,
+               "the communicator id was not made by nc_comm_id_create of the cpu backend (pass rank 0's id "
+               "to every rank unchanged)");
+    // Every rank joins, a world of one too: that is what lets rank 0's bootstrap store stop at once.
+    nc::dist::CommOptions o;
+    o.timeout = std::chrono::milliseconds(timeout_of(options));
+    if (options) o.transport_host = options->transport_host;
+    std::unique_ptr<nc::dist::Communicator> impl;
+    NC_DIST_TRY(ctx, nc::dist::create_gloo_communicator(uid, rank, world_size, o, &impl));
+    if (world_size > 1) comm->impl = impl.release();
+#else
+    NC_REQUIRE(ctx, std::memcmp(id->bytes, kTag, sizeof kTag) == 0, NC_ERR_INVALID_ARGUMENT,
+               "the communicator id was not made by nc_comm_id_create of the cpu backend (pass rank 0's id "
+               "to every rank unchanged)");
+    NC_REQUIRE(ctx, world_size == 1, NC_ERR_UNSUPPORTED,
+               "world_size %d: this build of the cpu backend has no collective transport (configured with "
+               "-DNC_BUILD_DIST=OFF or without libgloo-dev) and supports world_size 1 only",
+               world_size);
+#endif
     ctx->live_comms++;
-    *out_comm = comm;
+    *out_comm = comm.release();
     return NC_OK;
   });
 }
@@ -68,6 +116,9 @@ NC_API int32_t nc_comm_destroy(NcComm* comm) {
   NC_REQUIRE(comm->ctx, attached == 0, NC_ERR_STATE,
              "the communicator is attached to %d model(s); destroy or detach them first", attached);
   comm->ctx->live_comms--;
+#ifdef NC_CPU_DIST
+  delete comm->impl;
+#endif
   delete comm;
   return NC_OK;
 }
@@ -85,12 +136,28 @@ NC_API int32_t nc_comm_allreduce_sum(NcComm* comm, double* inout, int64_t n) {
   NC_CHECK_NOT_NULL(nullptr, comm);
   NC_REQUIRE(comm->ctx, n >= 0, NC_ERR_INVALID_ARGUMENT, "n must be >= 0, got %lld", (long long)n);
   NC_REQUIRE(comm->ctx, n == 0 || inout != nullptr, NC_ERR_INVALID_ARGUMENT, "inout must not be NULL");
-  return NC_OK;  // the sum over the one rank is its own values
+  if (!comm->impl) return NC_OK;  // the sum over the one rank is its own values
+#ifdef NC_CPU_DIST
+  return nc_guard(comm->ctx, [&]() -> int32_t {
+    NC_DIST_TRY(comm->ctx, comm->impl->all_reduce_f64(inout, (size_t)n, nc::dist::ReduceOp::kSum));
+    return NC_OK;
+  });
+#else
+  return NC_OK;
+#endif
 }
 
 NC_API int32_t nc_comm_barrier(NcComm* comm) {
   NC_CHECK_NOT_NULL(nullptr, comm);
-  return NC_OK;  // one rank has always arrived
+  if (!comm->impl) return NC_OK;  // one rank has always arrived
+#ifdef NC_CPU_DIST
+  return nc_guard(comm->ctx, [&]() -> int32_t {
+    NC_DIST_TRY(comm->ctx, comm->impl->barrier());
+    return NC_OK;
+  });
+#else
+  return NC_OK;
+#endif
 }
 
 NC_API int32_t nc_model_attach_comm(NcModel* m, NcComm* comm) {
@@ -100,10 +167,13 @@ NC_API int32_t nc_model_attach_comm(NcModel* m, NcComm* comm) {
   NC_REQUIRE(m->ctx, m->opt.p == nullptr, NC_ERR_STATE,
              "the optimizer state already exists: attach the communicator before the first optimizer step or "
              "state read/write");
-  if (m->comm) m->comm->attached--;
-  m->comm = comm;
-  if (comm) comm->attached++;
-  return NC_OK;
+  return nc_guard(m->ctx, [&]() -> int32_t {
+    NC_TRY(nc::dist_attach(m, comm && comm->world_size > 1 ? comm : nullptr));
+    if (m->comm) m->comm->attached--;
+    m->comm = comm;
+    if (comm) comm->attached++;
+    return NC_OK;
+  });
 }
 
 }  // extern "C"

@@ -6,7 +6,6 @@
 #include <xmmintrin.h>
 #endif
 
-#include <chrono>
 #include <cstdlib>
 #include <cstring>
 
@@ -38,13 +37,6 @@ void FloatBuf::release() {
 }
 
 namespace nc {
-
-thread_local NcProfile* tl_profile = nullptr;
-
-double wall_seconds() {
-  using clock = std::chrono::steady_clock;
-  return std::chrono::duration<double>(clock::now().time_since_epoch()).count();
-}
 
 #if defined(__x86_64__) || defined(__i386__)
 static unsigned get_csr() { return _mm_getcsr(); }

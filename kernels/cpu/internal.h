@@ -33,11 +33,19 @@ struct NcContext {
   std::atomic<int32_t> live_comms{0};
 };
 
-// The communicator: this build runs one rank (world_size 1), so it carries no transport.
+namespace nc::dist {
+class Communicator;  // kernels/dist/comm.h (Gloo), present when the library is built with NC_CPU_DIST
+}
+namespace nc {
+struct DistOptim;  // the sharding plan and buffers of a model attached to a communicator (dist_optim.cpp)
+}
+
+// The communicator: Gloo's for world_size > 1 (comm.cpp); a world of one rank needs no transport.
 struct NcComm {
   NcContext* ctx = nullptr;
   int32_t rank = 0, world_size = 1;
-  std::atomic<int32_t> attached{0};  // models reducing over it
+  std::atomic<int32_t> attached{0};           // models reducing over it
+  nc::dist::Communicator* impl = nullptr;     // owned; null for world_size 1
 };
 
 // Per-layer activations kept for the backward pass (N = B*T rows of the current call).
@@ -81,6 +89,8 @@ struct Workspace {
 struct NcModel : nc::ModelLayout {
   NcContext* ctx = nullptr;
   NcComm* comm = nullptr;  // attached communicator (nc_model_attach_comm), or none
+  nc::DistOptim* dist = nullptr;  // owned; set while attached to a communicator of world_size > 1
+  bool grads_averaged = false;    // nc_model_grad_norm already averaged the gradients over the ranks
 
   FloatBuf w;  // parameters
   FloatBuf g;  // gradients, same layout (allocated on first use)
@@ -156,6 +166,28 @@ int32_t workspace_ensure(NcModel* m, Workspace& ws, int64_t rows, bool train, bo
 // Lazily allocated model state (model.cpp, optimizer.cpp).
 int32_t ensure_grads(NcModel* m);
 int32_t ensure_optim_state(NcModel* m);
+
+// Data-parallel training (dist_optim.cpp; without NC_CPU_DIST a world of one rank never gets here).
+// Attaching builds the sharding plan and this rank's optimizer-state table; detaching restores the
+// unsharded table.
+int32_t dist_attach(NcModel* m, NcComm* comm);
+void dist_free(NcModel* m);
+// nc_model_grad_norm's reduction: averages the whole gradient over the ranks in place.
+int32_t dist_average_grads(NcModel* m);
+// nanochat's DistAdamW + DistMuon step (nc_model_optim_step with a communicator of world_size > 1).
+int32_t dist_optim_step(NcModel* m, const NcOptimStep& step);
+
+// Muon over a list of matrices, one per thread when there are several (optimizer.cpp): each task
+// updates parameter `param` from gradient `grad` with momentum buffer `buf`.
+struct MuonTask {
+  int param;
+  const float* grad;
+  float* buf;
+};
+int32_t ensure_muon_scratch(NcModel* m, int threads);
+void muon_batch(NcModel* m, std::vector<MuonTask>& tasks, const NcOptimStep& step, int threads);
+// This step's AdamW hyperparameters for a parameter of `group` at step count t.
+struct AdamHyper adam_hyper(const NcOptimStep& step, int group, int64_t t);
 
 // The passes (model.cpp). forward_body: embeddings, blocks, final norm into ws.xf; with a cache,
 // keys/values are appended to it at `pos0` and attention reads the whole prefix.

@@ -204,6 +204,7 @@ NC_API int32_t nc_model_destroy(NcModel* m) {
   int32_t live = m->live_caches.load();
   NC_REQUIRE(m->ctx, live == 0, NC_ERR_STATE, "model still has %d live KV cache(s); destroy them first", live);
   if (m->comm) m->comm->attached--;
+  nc::dist_free(m);
   m->ctx->live_models--;
   delete m;
   return NC_OK;

@@ -5,8 +5,9 @@
 //
 // The step follows the structure of nanochat's DistAdamW / DistMuon: (1) each rank gets the gradient
 // averaged over the communicator for the state rows it holds (reduce-scatter), (2) it updates those
-// parameters, (3) the updated parameters are shared (all-gather). This build runs one rank, which holds
-// every row whole (common/layout.cpp), so (1) and (3) move nothing and the step is (2) alone.
+// parameters, (3) the updated parameters are shared (all-gather). One rank holds every row whole
+// (common/layout.cpp), so (1) and (3) move nothing and the step below is (2) alone; with a communicator
+// of world_size > 1 dist_optim.cpp runs all three over this rank's shard.
 //
 // Muon's Newton-Schulz iterations dominate the step (d8: ~320 GFLOP). The matrices are independent, so
 // with more than one thread they are orthogonalized as one batch: one matrix per thread at a time
@@ -33,8 +34,6 @@ int32_t ensure_optim_state(NcModel* m) {
   return NC_OK;
 }
 
-namespace {
-
 // One Newton-Schulz workspace per thread of this call (grown when a call has more threads).
 int32_t ensure_muon_scratch(NcModel* m, int threads) {
   int64_t slot = 0;
@@ -48,23 +47,38 @@ int32_t ensure_muon_scratch(NcModel* m, int threads) {
   return NC_OK;
 }
 
-// Muon over the given state rows: one matrix per thread when there are several of each.
-void muon_batch(NcModel* m, const std::vector<const StateEntry*>& rows, const NcOptimStep& step, int threads) {
-  auto update = [&](const StateEntry& s, float* scratch) {
-    const ParamEntry& e = m->params[(size_t)s.param_index];
-    muon_update(m->wp(s.param_index), m->gp(s.param_index), m->opt.p + s.offset, e.shape[0], e.shape[1],
-                step.lr_matrix, step.muon_momentum, step.grad_scale, scratch);
+// Muon over the given matrices: one matrix per thread when there are several, largest first so the
+// batch's last tasks are short.
+void muon_batch(NcModel* m, std::vector<MuonTask>& tasks, const NcOptimStep& step, int threads) {
+  std::stable_sort(tasks.begin(), tasks.end(), [&](const MuonTask& a, const MuonTask& b) {
+    return m->params[(size_t)a.param].numel > m->params[(size_t)b.param].numel;
+  });
+  auto update = [&](const MuonTask& t, float* scratch) {
+    const ParamEntry& e = m->params[(size_t)t.param];
+    muon_update(m->wp(t.param), t.grad, t.buf, e.shape[0], e.shape[1], step.lr_matrix, step.muon_momentum,
+                step.grad_scale, scratch);
   };
-  if (threads <= 1 || rows.size() < 2) {
-    for (const StateEntry* s : rows) update(*s, m->muon_scratch.p);
+  if (threads <= 1 || tasks.size() < 2) {
+    for (const MuonTask& t : tasks) update(t, m->muon_scratch.p);
     return;
   }
   const int64_t slot = m->muon_scratch_slot;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-  for (size_t i = 0; i < rows.size(); i++) update(*rows[i], m->muon_scratch.p + slot * omp_get_thread_num());
+  for (size_t i = 0; i < tasks.size(); i++) update(tasks[i], m->muon_scratch.p + slot * omp_get_thread_num());
 }
 
-}  // namespace
+AdamHyper adam_hyper(const NcOptimStep& step, int group, int64_t t) {
+  AdamHyper h;
+  h.lr = group == NC_GROUP_EMBEDDING ? step.lr_embedding : step.lr_unembedding;
+  h.beta1 = step.adam_beta1;
+  h.beta2 = step.adam_beta2;
+  h.eps = step.adam_eps;
+  h.weight_decay = step.weight_decay;
+  h.grad_scale = step.grad_scale;
+  h.t = t;
+  return h;
+}
+
 }  // namespace nc
 
 using namespace nc;
@@ -82,31 +96,22 @@ NC_API int32_t nc_model_optim_step(NcModel* m, const NcOptimStep* step) {
     NC_TRY(ensure_grads(m));
     NC_TRY(ensure_optim_state(m));
     NC_TRY(ensure_muon_scratch(m, team));
+    if (m->dist) return dist_optim_step(m, *step);
     const int64_t t = m->opt_step + 1;
-    std::vector<const StateEntry*> muon;
+    std::vector<MuonTask> muon;
     for (size_t si = 0; si < m->states.size();) {
       const StateEntry& s = m->states[si];
       const ParamEntry& e = m->params[(size_t)s.param_index];
       if (e.group == NC_GROUP_MATRIX) {
-        muon.push_back(&s);
+        muon.push_back({s.param_index, m->gp(s.param_index), m->opt.p + s.offset});
         si += 1;
         continue;
       }
-      AdamHyper h;
-      h.lr = e.group == NC_GROUP_EMBEDDING ? step->lr_embedding : step->lr_unembedding;
-      h.beta1 = step->adam_beta1;
-      h.beta2 = step->adam_beta2;
-      h.eps = step->adam_eps;
-      h.weight_decay = step->weight_decay;
-      h.grad_scale = step->grad_scale;
-      h.t = t;
       // exp_avg and exp_avg_sq rows cover the same slice of the parameter
       adamw_update(m->wp(s.param_index) + s.param_offset, m->gp(s.param_index) + s.param_offset, m->opt.p + s.offset,
-                   m->opt.p + m->states[si + 1].offset, s.numel, h);
+                   m->opt.p + m->states[si + 1].offset, s.numel, adam_hyper(*step, e.group, t));
       si += 2;
     }
-    // largest matrices first, so the batch's last tasks are short
-    std::stable_sort(muon.begin(), muon.end(), [](const StateEntry* a, const StateEntry* b) { return a->numel > b->numel; });
     muon_batch(m, muon, *step, team);
     m->opt_step = t;
     return NC_OK;

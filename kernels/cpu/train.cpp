@@ -48,6 +48,7 @@ NC_API int32_t nc_model_zero_grad(NcModel* m) {
   NC_CHECK_NOT_NULL(nullptr, m);
   return nc_guard(m->ctx, [&]() -> int32_t {
     m->loss = NcLossStats{};
+    m->grads_averaged = false;
     if (!m->g.p) return ensure_grads(m);  // freshly zeroed
     ThreadScope threads(m->ctx);
     float* g = m->g.p;
@@ -122,12 +123,14 @@ NC_API int32_t nc_model_loss_stats(NcModel* m, NcLossStats* out) {
   return NC_OK;
 }
 
-// With one rank the local gradient is the averaged one; a communicator of more ranks reduces first.
+// With one rank the local gradient is the averaged one; a communicator of more ranks averages the
+// gradient in place first (once per zero_grad; the optimizer step then skips its own reduction).
 NC_API int32_t nc_model_grad_norm(NcModel* m, double* out_norm) {
   NC_CHECK_NOT_NULL(nullptr, m);
   return nc_guard(m->ctx, [&]() -> int32_t {
     NC_CHECK_NOT_NULL(m->ctx, out_norm);
     NC_TRY(ensure_grads(m));
+    if (m->dist && !m->grads_averaged) NC_TRY(dist_average_grads(m));
     ThreadScope threads(m->ctx);
     const float* g = m->g.p;
     const int64_t n = m->n_weights;

@@ -137,6 +137,10 @@ template <typename T>
 cudaError_t sample_tokens(int32_t* out, float* logprobs, const T* logits, int64_t B, int64_t V, float temperature,
                           int top_k, float softcap, const uint64_t* seeds, int64_t pos, cudaStream_t stream);
 
+// convert.cu -----------------------------------------------------------------------------------------
+// out [n] = bf16(in [n]) (round to nearest even).
+cudaError_t f32_to_bf16(bf16* out, const float* in, int64_t n, cudaStream_t stream);
+
 // attention.cu (SIMT) --------------------------------------------------------------------------------
 struct AttnDims {
   int64_t B, Tq, H, Hkv, D, pos0;

@@ -4,6 +4,7 @@ set(NC_CUDA_KERNEL_SOURCES
   adamw.cu
   attention.cu
   attention_path.cpp
+  convert.cu
   embedding.cu
   grad_norm.cu
   kvcache.cu
@@ -24,4 +25,15 @@ set(NC_CUDA_TEST_SOURCES
   tests/test_head.cu
   tests/test_optim.cu
   tests/test_attention.cu
+)
+# The backend library behind the C ABI (libnanochat_cuda.so; libnanochat_cuda_emu.so under the emulator).
+set(NC_CUDA_BACKEND_SOURCES
+  backend/comm.cpp
+  backend/context.cpp
+  backend/eval.cpp
+  backend/kvcache.cpp
+  backend/model.cpp
+  backend/optimizer.cpp
+  backend/passes.cpp
+  backend/train.cpp
 )

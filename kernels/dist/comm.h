@@ -45,6 +45,9 @@ class Communicator {
 
   // data [count]: reduced in place; every rank ends with the same values.
   virtual Status all_reduce(float* data, size_t count, ReduceOp op, void* stream) = 0;
+  // The same in double, for metrics summed over ranks (validation nats and bytes, eval counts, stop
+  // flags): host memory, synchronous on every implementation (they are a few numbers per call).
+  virtual Status all_reduce_f64(double* data, size_t count, ReduceOp op) = 0;
   // in [world_size * count] (chunk r = elements [r*count, (r+1)*count)); out [count] receives the
   // reduction of chunk `rank`. `in` is scratch: its contents are unspecified afterwards. `out` may lie
   // inside `in` (the in-place form in + rank*count included).

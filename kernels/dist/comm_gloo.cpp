@@ -60,6 +60,22 @@ class GlooCommunicator final : public Communicator {
     return Status::Ok();
   }
 
+  Status all_reduce_f64(double* data, size_t count, ReduceOp op) override {
+    DIST_TRY(check_buffer("all_reduce_f64", data, count));
+    if (count == 0) return Status::Ok();
+    DIST_TRY(run("all_reduce_f64", count, [&] {
+      gloo::AllreduceOptions opts(ctx_);
+      opts.setOutput(data, count);
+      void (*sum)(void*, const void*, const void*, size_t) = &gloo::sum<double>;
+      opts.setReduceFunction(sum);
+      opts.setTimeout(timeout_);
+      gloo::allreduce(opts);
+    }));
+    if (op == ReduceOp::kAvg)
+      for (size_t i = 0; i < count; i++) data[i] /= (double)world_size();
+    return Status::Ok();
+  }
+
   // Gloo's allreduce of the whole buffer, then this rank's chunk: what PyTorch's Gloo backend does too.
   // It sends 2(W-1)/W of the buffer instead of a reduce-scatter's (W-1)/W, but on this machine it is
   // faster than Gloo's own ReduceScatterHalvingDoubling, which allocates twice the buffer per call

@@ -62,7 +62,11 @@ enum {
   NC_ERR_OUT_OF_MEMORY = 3,
   NC_ERR_UNSUPPORTED = 4, /* a device, dtype or world size this backend does not have; ABI mismatch */
   NC_ERR_STATE = 5,       /* e.g. destroying a context that still has models */
-  NC_ERR_INTERNAL = 6
+  NC_ERR_INTERNAL = 6,
+  NC_ERR_TIMEOUT = 7,     /* a collective or the communicator's bootstrap saw no progress from a peer within
+                             NcCommOptions.timeout_ms (a peer hung, stopped, or never joined) */
+  NC_ERR_PEER_FAILED = 8  /* a peer's connection closed (its process died) or the transport failed; the
+                             communicator refuses every later call: destroy it and restart the job */
 };
 
 enum { NC_DEVICE_CPU = 0, NC_DEVICE_CUDA = 1 };
@@ -368,8 +372,13 @@ NC_API int32_t nc_model_optim_set_step(NcModel* model, int64_t step);
 
 /* Rank 0 makes an id and hands its 128 bytes to the other ranks (the launcher's rendezvous); every
  * rank then creates its communicator from the same id, within options->timeout_ms. A peer that dies or
- * hangs turns a pending collective into an error, never a hang. The cpu backend of this build supports
- * world_size 1 only (a single process): world_size > 1 is NC_ERR_UNSUPPORTED. options may be NULL. */
+ * hangs turns a pending collective into an error (NC_ERR_PEER_FAILED at once when its process exits,
+ * NC_ERR_TIMEOUT after timeout_ms when it hangs), never a hang; after such an error every later call on
+ * the communicator fails too. The cpu backend runs its collectives over Gloo (TCP): the id carries the
+ * address of a bootstrap store that rank 0's nc_comm_id_create starts on advertise_host ("" = this
+ * host's name; a loopback name listens on loopback only) and that stops once every rank has joined or
+ * timeout_ms has passed. A cpu library built without Gloo supports world_size 1 only
+ * (NC_ERR_UNSUPPORTED above). options may be NULL. */
 NC_API int32_t nc_comm_id_create(const NcCommOptions* options, NcCommId* out_id);
 /* 0 <= rank < world_size. The communicator belongs to ctx (its device). options may be NULL. */
 NC_API int32_t nc_comm_create(NcContext* ctx, const NcCommId* id, int32_t rank, int32_t world_size,

@@ -138,9 +138,17 @@ RefModel ref_from_model(NcModel* model) {
   return r;
 }
 
+int32_t test_compute_dtype() {
+  NcDeviceInfo info;
+  std::memset(&info, 0, sizeof info);
+  if (nc_device_info(0, &info) != NC_OK) return NC_DTYPE_F32;
+  return (info.compute_dtypes & (1u << NC_DTYPE_F32)) ? NC_DTYPE_F32 : NC_DTYPE_BF16;
+}
+
 NcModelConfig tiny_config() {
   NcModelConfig c;
   std::memset(&c, 0, sizeof c);
+  c.compute_dtype = test_compute_dtype();
   c.vocab_size = 37;
   c.n_layer = 2;
   c.n_head = 4;

@@ -23,7 +23,11 @@ struct RefModel {
 // Copies the parameters of a live model into a RefModel.
 RefModel ref_from_model(NcModel* model);
 
-// A small config used across the tests: vocab 37, C 16, H 4, Hkv 2, L 2, T 8, B 2.
+// The compute dtype the tests run the backend at: fp32 where its first device has it, else bf16 (the
+// cuda backend runs bf16 compute with fp32 master weights only).
+int32_t test_compute_dtype();
+
+// A small config used across the tests: vocab 37, C 16, H 4, Hkv 2, L 2, T 8, B 2, test_compute_dtype().
 NcModelConfig tiny_config();
 
 // Fills every parameter (including the ones nanochat inits to zero) with N(0, scale/sqrt(fan_in)) style

@@ -177,9 +177,35 @@ export interface CheckpointData {
   tensorMetadata?: Record<string, string>;
 }
 
-/** Test hook: called after the data files are renamed into place and before the meta is written. */
+/** Points in a save where the caller runs code: the ranks of a data-parallel run meet at afterClean. */
 export interface SaveHooks {
+  /** After leftovers are cleaned and before anything is written (other ranks write their shards then). */
+  afterClean?: () => void | Promise<void>;
+  /** Test hook: after the data files are renamed into place and before the meta is written. */
   beforeMeta?: () => void | Promise<void>;
+}
+
+/**
+ * Rank r > 0 of a data-parallel run: writes its optimizer shard optim_{step}_rank{r} (temp file +
+ * rename). Rank 0's saveCheckpoint writes the meta after every shard is in place (its afterClean hook
+ * is where the ranks meet), so a crash in between leaves orphans that the next save cleans.
+ */
+export async function saveOptimShard(
+  dir: string,
+  step: number,
+  rank: number,
+  optim: NamedTensor[],
+): Promise<void> {
+  const final = join(dir, optimFile(step, rank));
+  const tmp = `${final}${TMP_MARK}${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+  try {
+    await writeSafetensorsFile(tmp, optim);
+    await Deno.rename(tmp, final);
+    await fsyncDir(dir);
+  } catch (err) {
+    await removeIfExists(tmp).catch(() => {});
+    throw fsErrorToUserError(err, dir);
+  }
 }
 
 /** Saves a checkpoint atomically as a unit (see the file comment); returns where it went. */
@@ -198,6 +224,7 @@ export async function saveCheckpoint(
   } catch (err) {
     throw fsErrorToUserError(err, dir);
   }
+  await hooks.afterClean?.();
   const rank = data.rank ?? 0;
   const tag = `${TMP_MARK}${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
   const files: { tmp: string; final: string }[] = [

@@ -2,10 +2,12 @@
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { UserError } from "../common/errors.ts";
 import { describeEnvironmentError } from "../common/fs.ts";
+import { maybeLaunch } from "../dist/mod.ts";
 import { VERSION } from "../version.ts";
 import { registerChatCommand } from "./chat_cmd.ts";
 import { registerDataCommands } from "./data_cmd.ts";
 import { registerEvalCommands } from "./eval_cmd.ts";
+import { registerGpuCommands } from "./gpu_cmd.ts";
 import { registerModelCommands } from "./model_cmd.ts";
 import { registerReportCommand } from "./report_cmd.ts";
 import { registerServeCommand } from "./serve_cmd.ts";
@@ -32,6 +34,7 @@ export function buildProgram(): Command {
   registerChatCommand(program);
   registerServeCommand(program);
   registerReportCommand(program);
+  registerGpuCommands(program);
   return program;
 }
 
@@ -39,6 +42,15 @@ export function buildProgram(): Command {
 export async function runCli(args: string[]): Promise<number> {
   const program = buildProgram();
   try {
+    // --nproc-per-node N [--nnodes ...]: start N copies of this command, torchrun-style (src/dist)
+    const command = args.find((a, i) => !a.startsWith("-") && args[i - 1] !== "--base-dir");
+    if (args.some((a) => a.startsWith("--nproc-per-node"))) {
+      if (command !== "train" && command !== "eval") {
+        throw new UserError("--nproc-per-node applies to the train and eval commands");
+      }
+      const launched = await maybeLaunch(args);
+      if (launched !== null) return launched;
+    }
     await program.parseAsync(args, { from: "user" });
     return 0;
   } catch (err) {
@@ -46,7 +58,11 @@ export async function runCli(args: string[]): Promise<number> {
       // help and version exit with code 0; commander already printed the message
       return err.exitCode;
     }
-    if (err instanceof UserError || err instanceof InvalidArgumentError) {
+    if (err instanceof UserError) {
+      console.error(`error: ${err.message}`);
+      return err.exitCode;
+    }
+    if (err instanceof InvalidArgumentError) {
       console.error(`error: ${err.message}`);
       return 1;
     }

@@ -9,10 +9,11 @@ import { BASE_DEFAULTS as D } from "../train/stage_defaults.ts";
 import { registerTrainMid } from "./train_mid_cmd.ts";
 import { registerTrainSft } from "./train_sft_cmd.ts";
 import { deviceOption, globalOptions, parseIntOption, parseNumberOption } from "./context.ts";
+import { registerTrainRl } from "./train_rl_cmd.ts";
 
 export function registerTrainCommands(program: Command): void {
   const train = program.command("train").description(
-    "train the model: base (pretraining), mid (midtraining), sft (supervised finetuning)",
+    "train the model: base (pretraining), mid (midtraining), sft (supervised finetuning), rl (GSM8K RL)",
   );
   const int = (flag: string) => parseIntOption(flag);
   const num = (flag: string) => parseNumberOption(flag);
@@ -129,6 +130,7 @@ export function registerTrainCommands(program: Command): void {
     });
   registerTrainMid(train);
   registerTrainSft(train);
+  registerTrainRl(train);
 }
 
 function kebab(s: string): string {

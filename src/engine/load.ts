@@ -18,9 +18,6 @@ import { Engine } from "./engine.ts";
 /** The stages a chat model can come from. */
 export const CHAT_SOURCES: readonly Stage[] = ["base", "mid", "sft", "rl"];
 
-/** Stages `nanochat train` can produce today. */
-const TRAINABLE: readonly Stage[] = ["base", "mid", "sft"];
-
 export interface LoadChatModelOptions {
   baseDir: string;
   source: Stage;
@@ -65,11 +62,9 @@ export async function loadChatModel(opts: LoadChatModelOptions): Promise<LoadedC
     throw new UserError(`unknown model source "${source}": use one of ${CHAT_SOURCES.join(", ")}`);
   }
   if (opts.modelTag === undefined && !(await hasCheckpoints(baseDir, source))) {
-    const how = TRAINABLE.includes(source)
-      ? `train one with \`nanochat train ${source}\`` +
-        (source === "base" ? "" : `, or talk to another stage's model with -i (e.g. -i base)`)
-      : `\`nanochat train ${source}\` is not available yet; train a base model with \`nanochat train base\` ` +
-        `and chat with it using \`-i base\``;
+    // every stage has its `nanochat train` command
+    const how = `train one with \`nanochat train ${source}\`` +
+      (source === "base" ? "" : `, or talk to another stage's model with -i (e.g. -i base)`);
     throw new UserError(`no ${source} checkpoint in ${stageDir(baseDir, source)}: ${how}`);
   }
   const tag = opts.modelTag ?? await findModelTag(baseDir, source);

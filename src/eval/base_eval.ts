@@ -1,9 +1,14 @@
 // `nanochat eval base`: a base checkpoint's bits per byte on the train and val shards (nanochat's
 // base_loss) and/or its CORE score (nanochat's base_eval), with their CSV/JSON files and report sections.
+// Under a launcher (--nproc-per-node, torchrun, SLURM, mpirun) every rank evaluates its share (its
+// stride of the shards, its CORE examples), the sums meet over the communicator, and rank 0 alone
+// prints and writes.
 import { layout } from "../common/base_dir.ts";
 import { UserError } from "../common/errors.ts";
 import type { GPTConfig } from "../model/config.ts";
 import { ComputeContext, type DeviceRequest, GPT } from "../model/mod.ts";
+import { joinWorld } from "../model/comm.ts";
+import { type DistEnv, readDistEnv } from "../dist/mod.ts";
 import { logReportSection } from "../report/section.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { checkpointDir, findModelTag, loadCheckpoint } from "../checkpoint/checkpoint.ts";
@@ -32,12 +37,21 @@ export interface EvalBaseOptions {
   /** Compute device (cpu, cuda, auto). */
   device?: DeviceRequest;
   threads: number;
-  /** Opens a split's packed batches for bpb (the CLI passes the pretraining loader). */
-  openSplit?: (split: "train" | "val", B: number, T: number, tokenizer: Tokenizer) => {
+  /** Opens a split's packed batches for bpb (the CLI passes the pretraining loader, strided by rank). */
+  openSplit?: (
+    split: "train" | "val",
+    B: number,
+    T: number,
+    tokenizer: Tokenizer,
+    rank: number,
+    worldSize: number,
+  ) => {
     batches: AsyncIterator<TokenBatch>;
     close(): void;
   };
   tokenizerDir?: string;
+  /** This process's rank and world (default: from the environment, readDistEnv). */
+  dist?: DistEnv;
 }
 
 /** What was measured and where the files went. */
@@ -67,52 +81,70 @@ export async function evalBase(o: EvalBaseOptions): Promise<EvalBaseResult> {
   const B = o.deviceBatchSize;
   const T = config.sequenceLen;
   const ctx = ComputeContext.create({ device: o.device ?? "auto", threads: o.threads });
+  const dist = o.dist ?? readDistEnv(Deno.env.toObject());
+  const master = dist.rank === 0;
+  const log = (line: string) => {
+    if (master) console.log(line);
+  };
+  const comm = await joinWorld(ctx, dist);
   const model = GPT.create(ctx, config, { maxBatch: B });
   const out: EvalBaseResult = {};
   try {
     restoreModel(model, ckpt);
     if (o.bpb) {
       if (!o.openSplit) throw new Error("bits per byte needs openSplit");
-      const steps = Math.floor(o.splitTokens / (B * T));
+      const steps = Math.floor(o.splitTokens / (B * T * dist.worldSize));
       if (steps < 1) {
-        throw new UserError(`--split-tokens ${o.splitTokens} is less than one batch (${B * T} tokens)`);
+        throw new UserError(
+          `--split-tokens ${o.splitTokens} is less than one batch (${
+            B * T * dist.worldSize
+          } tokens over ${dist.worldSize} rank(s))`,
+        );
       }
       const tokenBytes = tokenizer.tokenBytes();
       const bpb: Record<string, number> = {};
       for (const split of ["train", "val"] as const) {
-        const loader = o.openSplit(split, B, T, tokenizer);
+        const loader = o.openSplit(split, B, T, tokenizer, dist.rank, dist.worldSize);
         try {
-          bpb[split] = await evaluateBpb(model, loader.batches, steps, B, T, tokenBytes);
+          bpb[split] = await evaluateBpb(model, loader.batches, steps, B, T, tokenBytes, comm);
         } finally {
           loader.close();
         }
-        console.log(`${tag} step ${ckpt.step}: ${split} bpb ${bpb[split].toFixed(6)}`);
+        log(`${tag} step ${ckpt.step}: ${split} bpb ${bpb[split].toFixed(6)}`);
       }
       out.bpb = { train: bpb.train, val: bpb.val };
-      await logReportSection(o.baseDir, "Base model loss", [{
-        model: `${tag} step ${ckpt.step}`,
-        "train bpb": bpb.train,
-        "val bpb": bpb.val,
-      }]);
+      if (master) {
+        await logReportSection(o.baseDir, "Base model loss", [{
+          model: `${tag} step ${ckpt.step}`,
+          "train bpb": bpb.train,
+          "val bpb": bpb.val,
+        }]);
+      }
     }
     if (bundle) {
-      console.log(
+      log(
         `CORE on ${tag} step ${ckpt.step}: ${bundle.tasks.length} tasks from ${bundle.dir}` +
           (o.maxPerTask > 0 ? `, at most ${o.maxPerTask} examples each` : ""),
       );
-      const results = await evaluateCore(gptScorer(model), tokenizer, bundle, { maxPerTask: o.maxPerTask });
+      const results = await evaluateCore(gptScorer(model), tokenizer, bundle, {
+        maxPerTask: o.maxPerTask,
+        shard: comm,
+        quiet: !master,
+      });
       out.core = results.core;
+      if (!master) return out;
       out.coreFiles = await writeCoreResults(o.baseDir, {
         modelTag: tag,
         step: ckpt.step,
         maxPerTask: o.maxPerTask,
         bundleDir: bundle.dir,
       }, results);
-      console.log(`CORE metric: ${results.core.toFixed(4)} (mean over ${results.tasks.length} tasks)`);
-      console.log(`results: ${out.coreFiles.csv}, ${out.coreFiles.json}`);
+      log(`CORE metric: ${results.core.toFixed(4)} (mean over ${results.tasks.length} tasks)`);
+      log(`results: ${out.coreFiles.csv}, ${out.coreFiles.json}`);
     }
   } finally {
     model.free();
+    comm?.destroy();
     ctx.destroy();
     tokenizer.free();
   }

@@ -1,6 +1,9 @@
 // Bits per byte: the tokenizer-independent loss nanochat reports. Sum of per-token losses (nats) over
 // targets whose token has bytes (specials count 0 bytes and are left out), divided by ln 2 times the
 // sum of those targets' byte lengths.
+// With a communicator every rank evaluates its own batches (a rank-strided loader) and the sums are
+// added over the ranks before the division, so every rank returns the bpb of all of them.
+import type { Communicator } from "../model/comm.ts";
 import type { GPT } from "../model/gpt.ts";
 
 /** One packed batch: inputs and targets, each [B*T]. */
@@ -9,7 +12,7 @@ export interface TokenBatch {
   targets: Int32Array;
 }
 
-/** Evaluates `steps` batches from `batches` and returns bits per byte. */
+/** Evaluates `steps` batches from `batches` (per rank, with `comm`) and returns bits per byte. */
 export async function evaluateBpb(
   model: GPT,
   batches: AsyncIterator<TokenBatch>,
@@ -17,6 +20,7 @@ export async function evaluateBpb(
   B: number,
   T: number,
   tokenBytes: Uint32Array,
+  comm: Communicator | null = null,
 ): Promise<number> {
   let nats = 0;
   let bytes = 0;
@@ -40,6 +44,11 @@ export async function evaluateBpb(
       nats += losses[i];
       bytes += b;
     }
+  }
+  if (comm) {
+    const sums = Float64Array.of(nats, bytes);
+    await comm.allReduceSum(sums);
+    [nats, bytes] = sums;
   }
   return bytes === 0 ? Number.NaN : nats / (Math.LN2 * bytes);
 }

@@ -246,13 +246,24 @@ export interface CoreTaskResult {
   correct: Uint8Array;
 }
 
+/**
+ * The ranks of a data-parallel evaluation (a Communicator fits): rank r scores the examples whose index
+ * is r modulo worldSize, as nanochat's evaluate_task, and the per-example results are summed over the
+ * ranks, so every rank ends with the whole task's result.
+ */
+export interface RankShard {
+  readonly rank: number;
+  readonly worldSize: number;
+  allReduceSum(values: Float64Array<ArrayBuffer>): Promise<void>;
+}
+
 /** One task: shuffle + crop, render, tokenize, crop to context, score in packed batches, grade. */
 export async function evaluateCoreTask(
   scorer: SequenceScorer,
   tokenizer: CoreTokenizer,
   rows: Row[],
   spec: Omit<CoreTaskSpec, "datasetUri">,
-  options: { maxPerTask?: number; progress?: Progress; sharePrefix?: boolean } = {},
+  options: { maxPerTask?: number; progress?: Progress; sharePrefix?: boolean; shard?: RankShard | null } = {},
 ): Promise<CoreTaskResult> {
   const t0 = performance.now();
   const data = new PyRandom(1337).shuffle([...rows]);
@@ -285,6 +296,10 @@ export async function evaluateCoreTask(
     off += p.length;
   }
 
+  // with ranks, this one scores (and grades) only its examples: ex % worldSize === rank
+  const shard = options.shard ?? null;
+  const mine = (ex: number) => shard === null || ex % shard.worldSize === shard.rank;
+  const myCount = data.filter((_, ex) => mine(ex)).length;
   const meanLoss = seqs.map((s) => new Float64Array(s.tokens.length));
   const allArgmax = seqs.map((s) => new Uint8Array(s.tokens.length));
   // multiple choice: the options share everything before their span (the few-shots and the question), so
@@ -293,7 +308,10 @@ export async function evaluateCoreTask(
   const shared = new Set<number>();
   if (spec.taskType === "multiple_choice" && scorer.scoreContinuations && options.sharePrefix !== false) {
     seqs.forEach((s, ex) => {
-      if (s.tokens.length < 2 || s.starts[0] < 1 || !s.tokens.every((t) => t.length <= scorer.maxLen)) return;
+      if (
+        !mine(ex) || s.tokens.length < 2 || s.starts[0] < 1 ||
+        !s.tokens.every((t) => t.length <= scorer.maxLen)
+      ) return;
       // a decode step reads every weight for a handful of rows, so it costs about DECODE_STEP_TOKENS
       // tokens of a packed forward: share only where that beats forwarding every option in full
       const longest = Math.max(...s.ends.map((e, i) => e - s.starts[i]));
@@ -314,7 +332,7 @@ export async function evaluateCoreTask(
   // pack all other sequences, longest first, into batches of similar length
   const items: { ex: number; opt: number; len: number }[] = [];
   seqs.forEach((s, ex) =>
-    !shared.has(ex) && s.tokens.forEach((t, opt) => items.push({ ex, opt, len: t.length }))
+    mine(ex) && !shared.has(ex) && s.tokens.forEach((t, opt) => items.push({ ex, opt, len: t.length }))
   );
   items.sort((a, b) => b.len - a.len || a.ex - b.ex || a.opt - b.opt);
   const bos = tokenizer.bosId;
@@ -344,11 +362,12 @@ export async function evaluateCoreTask(
       meanLoss[ex][opt] = sum / (s.ends[opt] - s.starts[opt]);
       allArgmax[ex][opt] = allMatch;
     });
-    options.progress?.advance((B * (data.length - shared.size)) / items.length);
+    options.progress?.advance((B * (myCount - shared.size)) / items.length);
   }
 
   const correct = new Uint8Array(data.length);
   data.forEach((item, ex) => {
+    if (!mine(ex)) return;
     if (spec.taskType === "language_modeling") {
       correct[ex] = allArgmax[ex][0];
     } else {
@@ -359,6 +378,11 @@ export async function evaluateCoreTask(
       correct[ex] = best === gold(item, spec.label) ? 1 : 0;
     }
   });
+  if (shard !== null && shard.worldSize > 1) {
+    const sums = Float64Array.from(correct);
+    await shard.allReduceSum(sums);
+    sums.forEach((v, ex) => correct[ex] = v);
+  }
   const accuracy = correct.reduce((a, b) => a + b, 0) / data.length;
   return {
     label: spec.label,
@@ -396,6 +420,8 @@ export interface CoreOptions {
   sharePrefix?: boolean;
   /** Per-task line sink; default console.log. */
   log?: (line: string) => void;
+  /** Split the examples over the ranks of a data-parallel run (every rank calls evaluateCore). */
+  shard?: RankShard | null;
 }
 
 /** Runs every task of the bundle and averages their centered accuracies. */
@@ -418,6 +444,7 @@ export async function evaluateCore(
     const r = await evaluateCoreTask(scorer, tokenizer, datas[i], spec, {
       maxPerTask: options.maxPerTask,
       progress,
+      shard: options.shard,
     });
     tasks.push(r);
     log(

@@ -5,6 +5,7 @@
 import { checkWith, handleFrom, handleSlot } from "../../ffi/compute.ts";
 import { COMM_ID_SIZE, type NcCommOptions, packCommOptions } from "../../ffi/compute_structs.ts";
 import { UserError } from "../common/errors.ts";
+import { type DistEnv, rendezvous, RENDEZVOUS_TIMEOUT_MS } from "../dist/mod.ts";
 import type { ComputeContext } from "./context.ts";
 import { type Holder, live, newHolder, own, release } from "./handles.ts";
 
@@ -75,6 +76,26 @@ export class Communicator {
     checkWith(lib, status, "summing over the ranks", this.context.handle);
   }
 
+  /**
+   * Every rank's JSON-serializable `value`, in rank order (small values: loader states, flags). Built on
+   * the double all-reduce: each rank writes its UTF-8 bytes into its own slot of a zeroed buffer.
+   */
+  async allGatherJson<T>(value: T): Promise<T[]> {
+    const bytes = new TextEncoder().encode(JSON.stringify(value));
+    const lengths = new Float64Array(this.worldSize);
+    lengths[this.rank] = bytes.length;
+    await this.allReduceSum(lengths);
+    const width = Math.max(...lengths);
+    const slots = new Float64Array(width * this.worldSize);
+    slots.set(bytes, this.rank * width);
+    await this.allReduceSum(slots);
+    const dec = new TextDecoder();
+    return Array.from(lengths, (n, r) => {
+      const mine = Uint8Array.from(slots.subarray(r * width, r * width + n));
+      return JSON.parse(dec.decode(mine)) as T;
+    });
+  }
+
   /** Resolves once every rank has called it. */
   async barrier(): Promise<void> {
     const lib = this.context.lib.symbols;
@@ -97,4 +118,28 @@ function packOptions(o: NcCommOptions): Uint8Array<ArrayBuffer> {
   } catch (err) {
     throw new UserError(`communicator options: ${(err as Error).message}`);
   }
+}
+
+/** Environment variable bounding joins and collectives (ms): how long a rank waits for a dead or hung peer. */
+export const COMM_TIMEOUT_ENV = "NANOCHAT_COMM_TIMEOUT_MS";
+
+/**
+ * This process's communicator in the run `env` describes (from torchrun's, SLURM's or mpirun's
+ * variables, or our launcher's), or null for a single process: the ranks meet in the rendezvous at
+ * MASTER_ADDR, rank 0 makes the id there, and every rank creates its communicator from it. Joining and
+ * every later collective are bounded by NANOCHAT_COMM_TIMEOUT_MS (default 5 minutes), so a dead or hung
+ * peer becomes an error instead of a hang.
+ */
+export async function joinWorld(ctx: ComputeContext, env: DistEnv): Promise<Communicator | null> {
+  if (env.worldSize === 1) return null;
+  const raw = Deno.env.get(COMM_TIMEOUT_ENV);
+  const timeoutMs = raw ? Number(raw) : RENDEZVOUS_TIMEOUT_MS;
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 1) {
+    throw new UserError(`${COMM_TIMEOUT_ENV} must be a positive integer (milliseconds), got ${raw}`);
+  }
+  const id = await rendezvous(env, {
+    makeId: () => Communicator.newId(ctx, { advertiseHost: env.masterAddr, timeoutMs }),
+    timeoutMs,
+  });
+  return Communicator.create(ctx, Uint8Array.from(id), env.rank, env.worldSize, { timeoutMs });
 }

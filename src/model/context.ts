@@ -39,6 +39,8 @@ export interface ContextOptions {
   seed?: number | bigint;
   /** Collect per-phase timings (read with GPT.profile()). */
   profile?: boolean;
+  /** Use this opened library instead of the one `device` selects (e.g. the cpu reference). */
+  library?: ComputeLibrary;
 }
 
 /** The devices a request can use (an empty list when its backend is not available). */
@@ -72,7 +74,7 @@ export class ComputeContext {
     if (!Number.isInteger(threads) || threads < 0) {
       throw new UserError(`threads must be a non-negative integer, got ${threads}`);
     }
-    const lib = computeLibrary(opts.device ?? "cpu");
+    const lib = opts.library ?? computeLibrary(opts.device ?? "cpu");
     const index = opts.deviceIndex ?? 0;
     const device = lib.devices[index];
     if (!Number.isInteger(index) || device === undefined) {

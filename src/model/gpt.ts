@@ -44,8 +44,14 @@ export interface GPTOptions {
   rotaryBase?: number;
   /** Logit softcap, 15 in nanochat; 0 disables. */
   softcap?: number;
-  /** "f32" (default, every device) or "bf16": bf16 compute with fp32 master weights (CUDA). */
+  /** "f32" or "bf16" (bf16 compute with fp32 master weights, CUDA). Default: f32 where the device
+   * runs it, else bf16 (the cuda backend runs bf16 only). */
   computeDtype?: ComputeDtype;
+}
+
+/** The compute dtype a model gets when none is asked for: f32 where the device has it, else bf16. */
+export function defaultComputeDtype(ctx: ComputeContext): ComputeDtype {
+  return ctx.device.computeDtypes.includes("f32") ? "f32" : "bf16";
 }
 
 /** Parameter and FLOP counts of a config as the library computes them (nothing allocated, no device). */
@@ -83,7 +89,7 @@ export class GPT {
     this.context = ctx;
     this.config = Object.freeze({ ...config });
     this.maxBatch = opts.maxBatch;
-    this.computeDtype = opts.computeDtype ?? "f32";
+    this.computeDtype = opts.computeDtype ?? defaultComputeDtype(ctx);
     this.#holder = holder;
     own(this, holder);
     this.#gate = new CallGate(ctx.lib, () => ctx.handle);
@@ -99,10 +105,11 @@ export class GPT {
     }
     const lib = ctx.lib.symbols;
     const slot = handleSlot();
-    const cfg = packModelConfig({ ...config, ...opts, maxBatch });
+    const full = { ...opts, computeDtype: opts.computeDtype ?? defaultComputeDtype(ctx) };
+    const cfg = packModelConfig({ ...config, ...full, maxBatch });
     checkWith(lib, lib.nc_model_create(ctx.handle, cfg, slot), "creating the model", ctx.handle);
     const ptr = handleFrom(slot, "creating the model");
-    return new GPT(ctx, config, opts, newHolder(ptr, (p) => lib.nc_model_destroy(p), ctx));
+    return new GPT(ctx, config, full, newHolder(ptr, (p) => lib.nc_model_destroy(p), ctx));
   }
 
   /** The raw handle. */

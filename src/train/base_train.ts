@@ -1,11 +1,17 @@
 // Base-model pretraining, as nanochat's base_train: the horizon from the flags, gradient accumulation,
 // the LR and Muon-momentum schedules, periodic validation bpb, samples and checkpoints, and an exact
 // resume from the latest checkpoint. Reads top to bottom like the loop it is.
+// Data-parallel: every rank runs this same loop on its stride of the data (world from readDistEnv); the
+// gradients are averaged and the optimizer sharded inside the compute library; rank 0 alone logs,
+// writes the model, meta, metrics and report; every rank writes its optimizer shard at each save; a
+// stop request (Ctrl-C, SIGTERM) on any rank stops every rank after the same step.
 import { UserError } from "../common/errors.ts";
 import { formatDuration } from "../common/fs.ts";
 import { configFromDepth, countParams, flopsPerToken, type GPTConfig } from "../model/config.ts";
 import { ComputeContext, type DeviceRequest } from "../model/context.ts";
 import { GPT } from "../model/gpt.ts";
+import { joinWorld } from "../model/comm.ts";
+import { type DistEnv, readDistEnv } from "../dist/mod.ts";
 import { MetricsRecorder } from "../report/metrics.ts";
 import { logReportSection } from "../report/section.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
@@ -63,6 +69,8 @@ export interface BaseTrainOptions {
   logEvery: number;
   /** Save and stop once this many steps are done (-1: run to the horizon), to split a long run. */
   stopAfter: number;
+  /** This process's rank and world (default: from the environment, readDistEnv). */
+  dist?: DistEnv;
 }
 
 /** What the loop carries from step to step; saved in every checkpoint so a resume continues it exactly. */
@@ -80,7 +88,13 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
   const config: GPTConfig = configFromDepth(o.depth, o.tokenizer.vocabSize, o.maxSeqLen);
   const B = o.deviceBatchSize;
   const T = o.maxSeqLen;
-  const gradAccum = gradAccumSteps(o.totalBatchSize, B, T, 1);
+  const dist = o.dist ?? readDistEnv(Deno.env.toObject());
+  const { rank, worldSize } = dist;
+  const master = rank === 0;
+  const log = (...args: unknown[]) => {
+    if (master) console.log(...args);
+  };
+  const gradAccum = gradAccumSteps(o.totalBatchSize, B, T, worldSize);
   const params = countParams(config);
   const flopsTok = flopsPerToken(config);
   const { numIterations, source } = trainingHorizon({
@@ -99,13 +113,16 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
   // runs it, fp32 elsewhere (the CPU)
   const computeDtype = ctx.device.computeDtypes.includes("bf16") ? "bf16" : "f32";
   const peak = devicePeak(ctx, o.threads, o.peakFlops);
-  console.log(`device ${ctx.describe()}, ${computeDtype} compute`);
-  console.log(
+  const comm = await joinWorld(ctx, dist);
+  log(`device ${ctx.describe()}, ${computeDtype} compute${worldSize > 1 ? `, ${worldSize} ranks` : ""}`);
+  log(
     `model d${o.depth}: ${params.total.toLocaleString("en-US")} params, ${
       flopsTok.toExponential(3)
     } FLOPs/token; ` +
       `${numIterations} iterations (from ${source}) of ${o.totalBatchSize.toLocaleString("en-US")} tokens ` +
-      `(B=${B}, T=${T}, grad accum ${gradAccum}); checkpoints in ${ckptDir}`,
+      `(B=${B}, T=${T}, grad accum ${gradAccum}${
+        worldSize > 1 ? ` x ${worldSize} ranks` : ""
+      }); checkpoints in ${ckptDir}`,
   );
 
   // the CORE bundle is opened up front, so a missing one fails before any training
@@ -114,22 +131,26 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
 
   // ---- native model, initialized or resumed
   const model = GPT.create(ctx, config, { maxBatch: B, computeDtype });
+  model.attachComm(comm);
+  const world = { comm, rank, worldSize };
   let startStep = 0;
   let loaderState: LoaderState | undefined;
   let loop: LoopState = { smoothTrainLoss: 0, minValBpb: Infinity, totalTrainingTime: 0 };
-  const resumed = o.resume ? await resumeStage<LoaderState, LoopState>(ckptDir, model, config) : null;
-  if (o.resume && resumed === null) console.log(`--resume: no checkpoint in ${ckptDir} yet, starting fresh`);
+  const resumed = o.resume ? await resumeStage<LoaderState, LoopState>(ckptDir, model, config, world) : null;
+  if (o.resume && resumed === null) log(`--resume: no checkpoint in ${ckptDir} yet, starting fresh`);
   if (resumed !== null) {
     startStep = resumed.step;
     loaderState = resumed.loaderState;
     loop = { ...resumed.loopState, minValBpb: resumed.loopState.minValBpb ?? Infinity };
-    console.log(`resumed from ${ckptDir} step ${startStep}`);
+    log(`resumed from ${ckptDir} step ${startStep}`);
   } else {
     model.initWeights(o.seed);
   }
 
   // series for the report's plots (<base>/report/metrics-base.jsonl), continued on resume
-  const metrics = await MetricsRecorder.open(o.baseDir, "base", resumed ? { resumeFrom: startStep } : {});
+  const metrics = master
+    ? await MetricsRecorder.open(o.baseDir, "base", resumed ? { resumeFrom: startStep } : {})
+    : null;
 
   // ---- data
   const train = new PretrainLoader({
@@ -140,9 +161,11 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
     dataDir: o.dataDir,
     packing: o.packing,
     resumeState: loaderState,
+    rank,
+    worldSize,
   });
   const tokenBytes = o.tokenizer.tokenBytes();
-  const evalSteps = Math.max(1, Math.floor(o.evalTokens / (B * T)));
+  const evalSteps = Math.max(1, Math.floor(o.evalTokens / (B * T * worldSize)));
   const validate = async () => {
     const val = new PretrainLoader({
       split: "val",
@@ -151,9 +174,11 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
       tokenizer: o.tokenizer,
       dataDir: o.dataDir,
       packing: o.packing,
+      rank,
+      worldSize,
     });
     try {
-      return await evaluateBpb(model, val[Symbol.asyncIterator](), evalSteps, B, T, tokenBytes);
+      return await evaluateBpb(model, val[Symbol.asyncIterator](), evalSteps, B, T, tokenBytes, comm);
     } finally {
       val.close();
     }
@@ -161,58 +186,79 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
 
   // ---- Ctrl-C or SIGTERM finishes the current step, saves, and exits; a second one exits at once
   const stop = new StopSignal();
+  // [loss of this step, stop requested] summed over the ranks (one small collective per step)
+  const agree = new Float64Array(2);
 
   const save = async (step: number) => {
-    await saveStage(ckptDir, model, {
-      step,
-      config,
-      userConfig: userConfig(o),
-      loaderState: train.state,
-      loopState: { ...loop, minValBpb: Number.isFinite(loop.minValBpb) ? loop.minValBpb : null },
-      modelTag,
-      final: step === numIterations,
-    }, o.keepLast);
-    metrics.markCheckpoint(step);
+    await saveStage(
+      ckptDir,
+      model,
+      {
+        step,
+        config,
+        userConfig: userConfig(o),
+        loaderState: train.state,
+        loopState: { ...loop, minValBpb: Number.isFinite(loop.minValBpb) ? loop.minValBpb : null },
+        modelTag,
+        final: step === numIterations,
+      },
+      o.keepLast,
+      world,
+    );
+    metrics?.markCheckpoint(step);
   };
 
   let valBpb = Number.NaN;
   let step = startStep;
   const lrScale = adamwLrScale(config.nEmbd);
   const tokensPerStep = B * T * gradAccum;
-  printRunEstimate({
-    flopsPerStep: flopsTok * tokensPerStep,
-    steps: numIterations - startStep,
-    peak,
-    deviceKind: ctx.device.kind,
-  });
+  if (master) {
+    printRunEstimate({
+      flopsPerStep: flopsTok * tokensPerStep,
+      steps: numIterations - startStep,
+      peak,
+      deviceKind: ctx.device.kind,
+    });
+  }
   const inStep = new StepProgress("step", gradAccum);
   const clock = new EtaClock();
   try {
     for (;; step++) {
       const last = step === numIterations;
       if (o.stopAfter > 0 && step >= o.stopAfter && step > startStep) stop.request();
+      // this step's decision, fixed before anything else awaits (a signal may land during any await);
+      // with ranks, a request on any of them stops all after this same step
+      let stopNow = stop.requested;
+      if (comm) {
+        agree[0] = 0;
+        agree[1] = stopNow ? 1 : 0;
+        await comm.allReduceSum(agree);
+        stopNow = agree[1] > 0;
+      }
       const resumedHere = resumed !== null && step === startStep;
       if (o.evalEvery > 0 && (last || step % o.evalEvery === 0) && !resumedHere) {
         valBpb = await validate();
         loop.minValBpb = Math.min(loop.minValBpb, valBpb);
-        metrics.record(step, { "bpb/val": valBpb });
-        console.log(`step ${pad(step)} | validation bpb: ${valBpb.toFixed(6)}`);
+        metrics?.record(step, { "bpb/val": valBpb });
+        log(`step ${pad(step)} | validation bpb: ${valBpb.toFixed(6)}`);
       }
       if (bundle && !resumedHere && (last || (step > 0 && step % o.coreMetricEvery === 0))) {
         const core = await evaluateCore(gptScorer(model), o.tokenizer, bundle, {
           maxPerTask: o.coreMetricMaxPerTask,
+          shard: comm,
+          quiet: !master,
         });
         coreMetric = core.core;
-        console.log(`step ${pad(step)} | CORE metric: ${core.core.toFixed(4)}`);
+        log(`step ${pad(step)} | CORE metric: ${core.core.toFixed(4)}`);
       }
-      if (o.sampleEvery > 0 && !resumedHere && (last || (step > 0 && step % o.sampleEvery === 0))) {
+      if (master && o.sampleEvery > 0 && !resumedHere && (last || (step > 0 && step % o.sampleEvery === 0))) {
         for (const prompt of SAMPLE_PROMPTS) {
           console.log(`  ${prompt}${await greedyContinuation(model, o.tokenizer, prompt)}`);
         }
       }
       const periodicSave = o.saveEvery > 0 && step > startStep && step % o.saveEvery === 0;
-      if (last || periodicSave || stop.requested) await save(step);
-      if (last || stop.requested) break;
+      if (last || periodicSave || stopNow) await save(step);
+      if (last || stopNow) break;
 
       // one optimizer step over gradAccum micro-batches; their losses are read once, after the last
       const t0 = performance.now();
@@ -231,7 +277,13 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
       }
       inStep.end();
       const stats = model.lossStats();
-      const loss = stats.lossSum / stats.calls;
+      let loss = stats.lossSum / stats.calls;
+      if (comm) {
+        agree[0] = loss;
+        agree[1] = 0;
+        await comm.allReduceSum(agree);
+        loss = agree[0] / worldSize; // the mean over the global batch (equal micro-batch sizes)
+      }
       let gradScale = 1;
       if (o.gradClip > 0) {
         const norm = model.gradNorm();
@@ -256,13 +308,13 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
       // logging: a debiased EMA of the loss, throughput, MFU, ETA (time excludes the first 10 steps)
       loop.smoothTrainLoss = EMA_BETA * loop.smoothTrainLoss + (1 - EMA_BETA) * loss;
       const smooth = loop.smoothTrainLoss / (1 - EMA_BETA ** (step + 1));
-      metrics.record(step, { "loss/train": loss, "loss/train_smooth": smooth });
+      metrics?.record(step, { "loss/train": loss, "loss/train_smooth": smooth });
       if (step > 10) loop.totalTrainingTime += dt;
-      const tokPerSec = tokensPerStep / dt;
-      const mfu = peak ? (flopsTok * tokPerSec / peak) * 100 : Number.NaN;
+      const tokPerSec = tokensPerStep * worldSize / dt;
+      const mfu = peak ? (flopsTok * tokPerSec / (peak * worldSize)) * 100 : Number.NaN;
       clock.add(dt);
       if (step % o.logEvery === 0 || step === numIterations - 1) {
-        console.log(
+        log(
           `step ${pad(step)}/${pad(numIterations)} (${(100 * step / numIterations).toFixed(2)}%) | ` +
             `loss: ${loss.toFixed(6)} | smooth: ${smooth.toFixed(4)} | lrm: ${lrm.toFixed(2)} | ` +
             `dt: ${(dt * 1000).toFixed(0)}ms | tok/sec: ${Math.round(tokPerSec).toLocaleString("en-US")} | ` +
@@ -275,15 +327,16 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
   } finally {
     inStep.end();
     stop.dispose();
-    metrics.close();
+    metrics?.close();
     train.close();
     model.free();
+    comm?.destroy();
     ctx.destroy();
   }
 
-  if (step === numIterations) {
+  if (master && step === numIterations) {
     await logReportSection(o.baseDir, "Base model training", [
-      { ...o, tokenizer: undefined, baseDir: undefined, dataDir: undefined },
+      { ...o, tokenizer: undefined, baseDir: undefined, dataDir: undefined, dist: undefined },
       {
         "Number of parameters": params.total,
         "Number of FLOPs per token": flopsTok.toExponential(6),

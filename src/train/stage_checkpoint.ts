@@ -1,8 +1,12 @@
 // Checkpoints as every training stage uses them: the weights a stage starts from (the previous stage's
 // latest checkpoint, fresh optimizer), an exact resume of the stage's own latest checkpoint (weights,
 // optimizer, data-loader and loop state) and the save, with one meta layout for base, mid, sft and rl.
+// Data-parallel stages pass their StageWorld: every rank meets at a save (rank 0 writes the model, the
+// meta and its optimizer shard, rank r its shard optim_<step>_rank<r>), the meta keeps every rank's
+// loader state, and a resume needs the same world size (a different one is refused, saying which).
 import { UserError } from "../common/errors.ts";
 import type { GPTConfig } from "../model/config.ts";
+import type { Communicator } from "../model/comm.ts";
 import type { GPT } from "../model/gpt.ts";
 import {
   findModelTag,
@@ -11,6 +15,7 @@ import {
   type LoadedCheckpoint,
   pruneCheckpoints,
   saveCheckpoint,
+  saveOptimShard,
   type Stage,
   stageDir,
 } from "../checkpoint/checkpoint.ts";
@@ -30,6 +35,16 @@ export interface StageMeta<L = unknown, S = unknown> {
   final: boolean;
   /** Where the stage's starting weights came from (mid, sft, rl). */
   source?: { stage: Stage; tag: string; step: number };
+  /** Data-parallel runs: ranks that saved it, and each rank's loader state (loaderState is rank 0's). */
+  worldSize?: number;
+  loaderStates?: L[];
+}
+
+/** This process's place in a data-parallel stage (comm null for a single process). */
+export interface StageWorld {
+  comm: Communicator | null;
+  rank: number;
+  worldSize: number;
 }
 
 /** The command that makes a stage's checkpoints, for hints. */
@@ -85,10 +100,23 @@ export async function resumeStage<L, S>(
   dir: string,
   model: GPT,
   config: GPTConfig,
+  world: StageWorld = { comm: null, rank: 0, worldSize: 1 },
 ): Promise<StageMeta<L, S> | null> {
   const latest = await latestCheckpoint(dir);
   if (latest === null) return null;
-  const ckpt = await loadCheckpoint(dir, latest.step, { expect: expectedShapes(model), loadOptim: true });
+  const savedWorld = latest.optimPaths.length; // every rank writes its shard optim_<step>_rank<r>
+  if (savedWorld !== world.worldSize) {
+    throw new UserError(
+      `checkpoint ${dir} step ${latest.step} was saved by ${savedWorld} rank(s), this run has ` +
+        `${world.worldSize}: the data order and optimizer shards are per rank, so resume with ` +
+        `--nproc-per-node ${savedWorld} (or WORLD_SIZE=${savedWorld}), or start a new --model-tag`,
+    );
+  }
+  const ckpt = await loadCheckpoint(dir, latest.step, {
+    expect: expectedShapes(model),
+    loadOptim: true,
+    rank: world.rank,
+  });
   const meta = ckpt.meta as unknown as StageMeta<L, S>;
   if (JSON.stringify(meta.config) !== JSON.stringify(config)) {
     throw new UserError(
@@ -97,7 +125,7 @@ export async function resumeStage<L, S>(
     );
   }
   restoreModel(model, ckpt, meta.optimStep);
-  return { ...meta, step: ckpt.step };
+  return { ...meta, loaderState: meta.loaderStates?.[world.rank] ?? meta.loaderState, step: ckpt.step };
 }
 
 /** Saves weights, optimizer state and meta atomically, then prunes to the newest `keepLast` (0: keep all). */
@@ -106,11 +134,33 @@ export async function saveStage<L, S>(
   model: GPT,
   meta: Omit<StageMeta<L, S>, "optimStep">,
   keepLast: number,
+  world: StageWorld = { comm: null, rank: 0, worldSize: 1 },
 ): Promise<void> {
+  const { comm, rank } = world;
+  // every rank's loader state; then rank 0 cleans leftovers, the others write their shards, and rank 0
+  // writes the model, its shard and, last, the meta that makes the checkpoint complete
+  const loaderStates = comm ? await comm.allGatherJson(meta.loaderState) : undefined;
+  if (comm && rank !== 0) {
+    await comm.barrier(); // rank 0 has cleaned the folder
+    await saveOptimShard(dir, meta.step, rank, optimTensors(model));
+    await comm.barrier(); // every shard is in place
+    return;
+  }
+  const full = {
+    ...meta,
+    optimStep: model.getOptimStep(),
+    ...(comm ? { worldSize: world.worldSize, loaderStates } : {}),
+  };
   await saveCheckpoint(dir, meta.step, {
     model: modelTensors(model),
     optim: optimTensors(model),
-    meta: { ...meta, optimStep: model.getOptimStep() } as unknown as Record<string, unknown>,
+    meta: full as unknown as Record<string, unknown>,
+  }, {
+    afterClean: async () => {
+      if (!comm) return;
+      await comm.barrier(); // the other ranks write their shards now
+      await comm.barrier(); // ... and have
+    },
   });
   if (keepLast > 0) await pruneCheckpoints(dir, keepLast);
   console.log(`saved checkpoint ${dir} step ${meta.step}`);

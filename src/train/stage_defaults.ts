@@ -87,9 +87,16 @@ export const RL_DEFAULTS = {
   weightDecay: 0,
   initLrFrac: 0.05,
   numEpochs: 1,
+  // -1: nanochat's horizon, (GSM8K train // examples per step) x epochs; a number caps it (the lr still
+  // decays to 0 over it)
+  numSteps: -1,
   saveEvery: 60,
   evalEvery: 60,
   evalExamples: 400,
+  keepLast: 0,
+  logEvery: 1,
+  stopAfter: -1,
+  seed: 42,
 } as const;
 
 /** A preset: the flags each stage gets on top of its defaults (absent = the stage's default). */
@@ -151,7 +158,15 @@ export const SPEEDRUN_PRESETS: Readonly<Record<"cpu" | "d20" | "d32", SpeedrunPr
       evalMetricsMaxProblems: 32,
       logEvery: 10,
     },
-    rl: { examplesPerStep: 4, numSamples: 4, maxNewTokens: 64, evalEvery: 20, evalExamples: 16 },
+    rl: {
+      deviceBatchSize: 4,
+      examplesPerStep: 4,
+      numSamples: 4,
+      maxNewTokens: 64,
+      numSteps: 40,
+      evalEvery: 20,
+      evalExamples: 16,
+    },
     chatEval: { maxProblems: 100, maxNewTokens: 128, batchSize: 8 },
   },
   d20: {

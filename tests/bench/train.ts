@@ -2,13 +2,19 @@
 //   * the machine's measured fp32 SGEMM peak and the native library alone (kernels/build/nanochat_bench);
 //   * our full step through Deno FFI (forward+backward, Muon+AdamW), with time inside native code vs wall
 //     time, so the FFI crossing cost is visible, and the share of the step spent in the optimizer;
+//   * data parallel: the same global batch on 2 ranks x 1 thread against 1 rank x 2 threads, with the
+//     collectives' time per step (train_dist.ts);
 //   * PyTorch CPU training nanochat's same model with the same optimizers (skipped with a note when torch is
 //     not importable; BENCH_TORCH_PATH adds a folder to PYTHONPATH);
 //   * an SFT row: nanochat's SFT step (padded micro-batches of variable-length rows, masked targets, grad
-//     accumulation) on the same synthetic batches in both, as supervised tokens/s and all positions/s.
+//     accumulation) on the same synthetic batches in both, as supervised tokens/s and all positions/s;
+//   * the RL row (train_rl.ts): one `nanochat train rl` step in rollouts/s and sampled tokens/s, beside the
+//     same loop in PyTorch (run it alone with `deno run -A tests/bench/train_rl.ts`).
 import { fileURLToPath } from "node:url";
 import { configFromDepth, flopsPerToken } from "../../src/model/config.ts";
 import { ComputeContext, GPT } from "../../src/model/mod.ts";
+import { rlRow } from "./train_rl.ts";
+import { dataParallelRows } from "./train_dist.ts";
 
 const T = 512;
 const VOCAB = 65536;
@@ -159,6 +165,9 @@ async function sftRow(): Promise<void> {
 }
 await sftRow();
 
+await rlRow({ steps: STEPS, threads, torchPath: Deno.env.get("BENCH_TORCH_PATH") ?? "" });
+
+await dataParallelRows({ depth: 4, globalB: 4, T, vocab: VOCAB, steps: STEPS });
 const status = await Deno.readTextFile("/proc/self/status");
 console.log(
   `\npeak RSS of this process: ${(Number(/VmHWM:\s+(\d+)/.exec(status)?.[1]) / 1024).toFixed(0)} MB`,

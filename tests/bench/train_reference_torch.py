@@ -62,7 +62,8 @@ class GPT(nn.Module):
         self.register_buffer("cos", f.cos()[None, :, None, :])
         self.register_buffer("sin", f.sin()[None, :, None, :])
 
-    def forward(self, idx, targets):
+    def forward(self, idx, targets, reduction="mean"):
+        """Cross-entropy over targets != -1: the mean, or per token (reduction="none", 0 where -1)."""
         T = idx.size(1)
         cos, sin = self.cos[:, :T], self.sin[:, :T]
         x = rms(self.wte(idx))
@@ -70,7 +71,8 @@ class GPT(nn.Module):
             x = b(x, cos, sin)
         logits = self.lm_head(rms(x))
         logits = 15 * torch.tanh(logits / 15)
-        return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
+        return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1,
+                               reduction=reduction)
 
 
 def newton_schulz(G):
@@ -83,6 +85,23 @@ def newton_schulz(G):
         A = X @ X.T
         X = a * X + (b * A + c * A @ A) @ X
     return X.T if tall else X
+
+
+def muon_adamw(model):
+    """nanochat's optimizers: AdamW for the embedding and lm_head, Muon for the block matrices; returns step()."""
+    matrices = [p for b in model.blocks for p in b.parameters()]
+    adam = torch.optim.AdamW([model.wte.weight, model.lm_head.weight], lr=1e-3, betas=(0.8, 0.95), eps=1e-10,
+                             weight_decay=0.0)
+    bufs = [torch.zeros_like(p) for p in matrices]
+
+    def step():
+        adam.step()
+        with torch.no_grad():
+            for p, buf in zip(matrices, bufs):
+                buf.lerp_(p.grad, 0.05)
+                g = p.grad.lerp(buf, 0.95)
+                p.add_(newton_schulz(g), alpha=-0.02 * max(1, p.size(0) / p.size(1)) ** 0.5)
+    return step
 
 
 def sft_rows(micro, B, T, vocab):
@@ -108,10 +127,7 @@ def main():
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = GPT(depth, vocab, T)
-    matrices = [p for b in model.blocks for p in b.parameters()]
-    adam = torch.optim.AdamW([model.wte.weight, model.lm_head.weight], lr=1e-3, betas=(0.8, 0.95), eps=1e-10,
-                             weight_decay=0.0)
-    bufs = [torch.zeros_like(p) for p in matrices]
+    optimizer_step = muon_adamw(model)
     batches = [sft_rows(m, B, T, vocab) for m in range(accum)] if sft else \
         [(torch.randint(0, vocab, (B, T)), torch.randint(0, vocab, (B, T)))]
     times = []
@@ -120,12 +136,7 @@ def main():
         for idx, tgt in batches:
             loss = model(idx, tgt) / len(batches)
             loss.backward()
-        adam.step()
-        with torch.no_grad():
-            for p, buf in zip(matrices, bufs):
-                buf.lerp_(p.grad, 0.05)
-                g = p.grad.lerp(buf, 0.95)
-                p.add_(newton_schulz(g), alpha=-0.02 * max(1, p.size(0) / p.size(1)) ** 0.5)
+        optimizer_step()
         model.zero_grad(set_to_none=True)
         if s > 0:  # the first step warms up allocators and caches
             times.append(time.perf_counter() - t0)

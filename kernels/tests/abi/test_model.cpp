@@ -183,18 +183,19 @@ TEST(Model, ForwardMatchesDoubleReference) {
   std::vector<float> logits((size_t)B * T * V), losses((size_t)B * T);
   NC_ASSERT_OK(nc_model_forward_logits(m.m, in.data(), B, T, logits.data()));
   NC_ASSERT_OK(nc_model_forward_losses(m.m, in.data(), tg.data(), B, T, losses.data()));
-  EXPECT_LT(rel_err(cast_vec<double>(logits), ref_logits), 1e-5);
-  EXPECT_LT(rel_err(cast_vec<double>(losses), ref_losses), 1e-5);
+  // bf16: measured 0.0073 (logits), 0.0020 (losses)
+  EXPECT_LT(rel_err(cast_vec<double>(logits), ref_logits), tol(1e-5, 3e-2));
+  EXPECT_LT(rel_err(cast_vec<double>(losses), ref_losses), tol(1e-5, 1e-2));
   EXPECT_EQ(losses[3], 0.0f);
   float loss = 0;
   NC_ASSERT_OK(fwd_bwd(m.m, in.data(), tg.data(), B, T, 1.0f, &loss));
-  EXPECT_NEAR(loss, ref_loss, 1e-5 * ref_loss);
+  EXPECT_NEAR(loss, ref_loss, tol(1e-5, 2e-3) * ref_loss);
   // smaller B and T use the same buffers
   NC_ASSERT_OK(nc_model_forward_logits(m.m, in.data(), 1, 5, logits.data()));
   std::vector<double> ref_small;
   ref.forward(in.data(), nullptr, 1, 5, &ref_small);
   logits.resize(ref_small.size());
-  EXPECT_LT(rel_err(cast_vec<double>(logits), ref_small), 1e-5);
+  EXPECT_LT(rel_err(cast_vec<double>(logits), ref_small), tol(1e-5, 3e-2));
 }
 
 TEST(Model, GradientsMatchFiniteDifferencesOfReference) {
@@ -320,7 +321,7 @@ TEST(Model, MultithreadedPathsMatchSingleThreadAndReference) {
     }
   }
   const double ref_loss = ref.forward(in.data(), tg.data(), B, T);
-  EXPECT_NEAR(loss[0], ref_loss, 1e-5 * ref_loss);
-  EXPECT_NEAR(loss[1], ref_loss, 1e-5 * ref_loss);
+  EXPECT_NEAR(loss[0], ref_loss, tol(1e-5, 2e-3) * ref_loss);
+  EXPECT_NEAR(loss[1], ref_loss, tol(1e-5, 2e-3) * ref_loss);
   EXPECT_LT(rel_err(cast_vec<double>(grads[1]), cast_vec<double>(grads[0])), 1e-5);
 }

@@ -53,7 +53,10 @@ TEST(Optimizer, StepThroughAbiMatchesFormulas) {
       delta_got[e] = (double)p1[e] - p0[(size_t)i][e];
       delta_want[e] = want[e] - p0[(size_t)i][e];
     }
-    EXPECT_LT(rel_err(delta_got, delta_want), 5e-4) << info.name;  // fp32 NS and rounding of p
+    // fp32 NS and rounding of p; with bf16 compute Muon's Newton-Schulz runs in bf16 (measured <= 0.18
+    // on these 16-wide matrices, the largest entry's error) while AdamW stays fp32
+    const double bound = info.group == NC_GROUP_MATRIX ? tol(5e-4, 0.35) : 5e-4;
+    EXPECT_LT(rel_err(delta_got, delta_want), bound) << info.name;
   }
 }
 

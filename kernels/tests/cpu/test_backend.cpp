@@ -1,7 +1,7 @@
 // test_backend.cpp — what is particular to the cpu backend behind the common ABI: its one device (the
-// host's cores and RAM), the name it reports, the communicator of this build refusing world sizes it
-// cannot serve, and the batched Newton-Schulz: with one matrix per thread and single-threaded BLAS the
-// optimizer step gives bit-identical parameters for 1 and 2 threads.
+// host's cores and RAM), the name it reports, its communicator's ids and refusals, and the batched
+// Newton-Schulz: with one matrix per thread and single-threaded BLAS the optimizer step gives
+// bit-identical parameters for 1 and 2 threads.
 #include <omp.h>
 
 #include "test_util.h"
@@ -18,6 +18,32 @@ TEST(CpuBackend, OneDeviceTheHost) {
   EXPECT_EQ(info.compute_capability_major, 0);
 }
 
+#ifdef NC_CPU_DIST
+// The Gloo build: ids are kernels/dist's "NCD1" ids (random per run), anything else is refused, and a
+// world whose other ranks never join fails within the options' timeout (the multi-process behaviour is
+// tests/dist/test_dist_train.cpp's).
+TEST(CpuBackend, CommunicatorIdsNameRankZerosStore) {
+  Ctx c;
+  NcCommOptions opts;
+  std::memset(&opts, 0, sizeof opts);
+  std::snprintf(opts.advertise_host, sizeof opts.advertise_host, "127.0.0.1");
+  opts.timeout_ms = 600;
+  NcCommId id;
+  NC_ASSERT_OK(nc_comm_id_create(&opts, &id));
+  EXPECT_EQ(std::memcmp(id.bytes, "NCD1", 4), 0);
+  NcComm* comm = nullptr;
+  EXPECT_EQ(nc_comm_create(c.ctx, &id, 0, 2, &opts, &comm), NC_ERR_TIMEOUT);
+  EXPECT_EQ(comm, nullptr);
+  EXPECT_NE(std::string(nc_last_error(c.ctx)).find("rank"), std::string::npos) << nc_last_error(c.ctx);
+  NcCommId zeros;
+  std::memset(&zeros, 0, sizeof zeros);
+  EXPECT_EQ(nc_comm_create(c.ctx, &zeros, 0, 1, &opts, &comm), NC_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(nc_last_error(c.ctx)).find("nc_comm_id_create"), std::string::npos);
+  NcCommId other;
+  NC_ASSERT_OK(nc_comm_id_create(&opts, &other));
+  EXPECT_NE(std::memcmp(id.bytes, other.bytes, sizeof id.bytes), 0) << "ids are random";
+}
+#else
 TEST(CpuBackend, CommunicatorSupportsOneRank) {
   Ctx c;
   NcCommId id;
@@ -34,6 +60,7 @@ TEST(CpuBackend, CommunicatorSupportsOneRank) {
   NC_ASSERT_OK(nc_comm_id_create(nullptr, &other));
   EXPECT_NE(std::memcmp(id.bytes, other.bytes, sizeof id.bytes), 0) << "ids are random";
 }
+#endif
 
 TEST(CpuBackend, BatchedNewtonSchulzIsThreadCountInvariant) {
   NcModelConfig cfg = tiny_config();
