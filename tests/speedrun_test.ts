@@ -53,16 +53,25 @@ const REDUCED: SpeedrunPreset = {
     evalMetricsEvery: 6,
     evalMetricsMaxProblems: 4,
   },
+  rl: {
+    deviceBatchSize: 2,
+    examplesPerStep: 2,
+    numSamples: 2,
+    maxNewTokens: 8,
+    numSteps: 2,
+    evalEvery: 2,
+    evalExamples: 2,
+  },
   chatEval: { maxProblems: 2, maxNewTokens: 8, batchSize: 4 },
 };
 
-async function run(base: string, from?: SpeedrunStage) {
+async function run(base: string, from?: SpeedrunStage, rl = false) {
   const logs: string[] = [];
   const result = await speedrun({
     baseDir: base,
     preset: REDUCED,
     dataDir: SHARED,
-    rl: false,
+    rl,
     from,
     device: "cpu",
     threads: 0,
@@ -115,5 +124,12 @@ Deno.test({
       Deno.removeSync(join(base, "report", "chat-evaluation-mid.md"));
       const redo = await run(base);
       assertEquals(redo.ran, ["mid-eval", "sft", "sft-eval", "report"]);
+
+      // --rl on a finished run adds only RL, its GSM8K evaluation, and the report
+      const withRl = await run(base, undefined, true);
+      assertEquals(withRl.ran, ["rl", "rl-eval", "report"], withRl.logs);
+      const rlRow = Deno.readTextFileSync(join(base, "report", "report.md")).split("\n")
+        .find((l) => l.startsWith("| GSM8K "))!;
+      assert(/^-?\d(\.\d{4})?$/.test(rlRow.split("|").map((c) => c.trim())[5]), rlRow);
     }),
 });
