@@ -2,10 +2,11 @@
 // shared offline data: every stage runs, the report card has the summary table for BASE, MID and SFT, a
 // rerun skips what its artifacts show is done, --from redoes a stage and what follows, and a missing
 // artifact in the middle redoes from there.
-import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
+import { UserError } from "../src/common/errors.ts";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { speedrun, type SpeedrunStage } from "../speedrun.ts";
+import { speedrun, type SpeedrunStage, stagesToRun } from "../speedrun.ts";
 import { SPEEDRUN_PRESETS, type SpeedrunPreset } from "../src/train/stage_defaults.ts";
 import { runCliCaptured, withTempDir } from "./helpers.ts";
 
@@ -132,4 +133,21 @@ Deno.test({
         .find((l) => l.startsWith("| GSM8K "))!;
       assert(/^-?\d(\.\d{4})?$/.test(rlRow.split("|").map((c) => c.trim())[5]), rlRow);
     }),
+});
+
+Deno.test("speedrun plan: a stage is done only when its artifact is newer than the one before it", async () => {
+  const stage = (name: SpeedrunStage, at: number | null) => ({
+    name,
+    title: name,
+    args: [name],
+    doneAt: () => Promise.resolve(at),
+  });
+  const plan = [stage("data", 0), stage("tokenizer", 10), stage("tokenizer-eval", 20), stage("base", 15)];
+  // base's checkpoint is older than the tokenizer evaluation: base is redone
+  assertEquals(await stagesToRun([...plan, stage("report", null)]), [false, false, false, true, true]);
+  assertEquals(await stagesToRun([plan[0], plan[1], plan[2]]), [false, false, false]);
+  // a missing artifact redoes everything from there, even newer ones after it
+  assertEquals(await stagesToRun([plan[0], stage("tokenizer", null), plan[2]]), [false, true, true]);
+  assertEquals(await stagesToRun(plan.slice(0, 3), "tokenizer-eval"), [false, false, true]);
+  await assertRejects(() => stagesToRun(plan, "rl"), UserError, "add --rl");
 });
