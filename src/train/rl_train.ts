@@ -33,9 +33,9 @@ import { runGenerative } from "../eval/chat_eval.ts";
 import { GSM8K } from "../../tasks/mod.ts";
 import type { RolloutSettings } from "./rl_rollout.ts";
 import { rlStep } from "./rl_step.ts";
-import { adamwLrScale } from "./schedule.ts";
+import { stageLearningRates } from "./schedule.ts";
 import { loadSourceCheckpoint, resumeStage, saveStage, userConfig } from "./stage_checkpoint.ts";
-import { devicePeak, EtaClock, printRunEstimate, StepProgress } from "./stage_progress.ts";
+import { devicePeak, EtaClock, padStep, printRunEstimate, StepProgress } from "./stage_progress.ts";
 import { StopSignal } from "./stage_stop.ts";
 
 /** nanochat A's chat_rl settings (dashed on the command line; defaults in stage_defaults.ts RL_DEFAULTS). */
@@ -262,7 +262,7 @@ export async function trainRl(o: RlTrainOptions): Promise<RlResult> {
     loop.passAtK = Array.from(counts.subarray(1), (c) => c / counts[0]);
     metrics?.record(step, Object.fromEntries(loop.passAtK.map((p, k) => [`pass@k/pass@${k + 1}`, p])));
     log(
-      `step ${pad(step)} | ${loop.passAtK.map((p, k) => `pass@${k + 1}: ${p.toFixed(4)}`).join(", ")}`,
+      `step ${padStep(step)} | ${loop.passAtK.map((p, k) => `pass@${k + 1}: ${p.toFixed(4)}`).join(", ")}`,
     );
   };
 
@@ -276,7 +276,6 @@ export async function trainRl(o: RlTrainOptions): Promise<RlResult> {
     seed: o.seed,
   };
   const passesPerProblem = o.numSamples / o.deviceBatchSize;
-  const lrScale = adamwLrScale(config.nEmbd);
   const clock = new EtaClock();
   // micro-batch = one sampling pass of device-batch-size rows and its backward
   const inStep = new StepProgress("step", o.examplesPerStep * passesPerProblem);
@@ -315,9 +314,7 @@ export async function trainRl(o: RlTrainOptions): Promise<RlResult> {
         rank,
         worldSize,
         optim: {
-          lrUnembed: o.unembeddingLr * lrScale * o.initLrFrac * lrm,
-          lrEmbed: o.embeddingLr * lrScale * o.initLrFrac * lrm,
-          lrMatrix: o.matrixLr * o.initLrFrac * lrm,
+          ...stageLearningRates(o, config.nEmbd, o.initLrFrac * lrm),
           muonMomentum: RL_MUON_MOMENTUM,
           weightDecay: o.weightDecay,
         },
@@ -336,7 +333,7 @@ export async function trainRl(o: RlTrainOptions): Promise<RlResult> {
       const loss = lossSum / worldSize; // each rank's loss is over its share, divided by its share
       if (skipped > 0) {
         log(
-          `step ${pad(step)}: skipped ${skipped} problem(s) whose prompt fills the context of ` +
+          `step ${padStep(step)}: skipped ${skipped} problem(s) whose prompt fills the context of ` +
             `${config.sequenceLen} tokens`,
         );
       }
@@ -354,7 +351,7 @@ export async function trainRl(o: RlTrainOptions): Promise<RlResult> {
       });
       if (step % o.logEvery === 0 || step === numSteps - 1) {
         log(
-          `step ${pad(step)}/${pad(numSteps)} (${(100 * step / numSteps).toFixed(2)}%) | ` +
+          `step ${padStep(step)}/${padStep(numSteps)} (${(100 * step / numSteps).toFixed(2)}%) | ` +
             `loss: ${loss.toFixed(6)} | mean reward: ${meanReward.toFixed(4)} | ` +
             `mean sequence length: ${meanLen.toFixed(2)} | lrm: ${lrm.toFixed(3)} | ` +
             `dt: ${(dt * 1000).toFixed(0)}ms | rollouts/sec: ${(samples / dt).toFixed(2)} | ` +
@@ -417,8 +414,4 @@ function checkOptions(o: RlTrainOptions): void {
   }
   if (!(o.temperature >= 0)) throw new UserError(`--temperature must be >= 0, got ${o.temperature}`);
   if (!(o.initLrFrac > 0)) throw new UserError(`--init-lr-frac must be > 0, got ${o.initLrFrac}`);
-}
-
-function pad(n: number): string {
-  return String(n).padStart(5, "0");
 }
