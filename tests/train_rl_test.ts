@@ -477,3 +477,54 @@ Deno.test({
       same(a2, b2, [3, 4]);
     }),
 });
+
+Deno.test({
+  name: "train rl on 2 ranks: SIGTERM to one rank stops both after the same step, saved, exit 0",
+  ignore: SHARED === null || Deno.build.os === "windows",
+  fn: () =>
+    withTempDir(async (base) => {
+      const data = await setup(base);
+      const main = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
+      const port = String(freePort());
+      // two ranks as torchrun starts them (its environment variables), so one of them can be signalled
+      const ranks = [0, 1].map((r) =>
+        new Deno.Command(Deno.execPath(), {
+          args: ["run", "-A", main, "--base-dir", base, ...TINY, "--task-data-dir", data, "--threads", "1"]
+            .concat(["--num-steps", "2000", "--eval-every", "-1"]),
+          env: {
+            NO_COLOR: "1",
+            RANK: String(r),
+            WORLD_SIZE: "2",
+            LOCAL_RANK: String(r),
+            LOCAL_WORLD_SIZE: "2",
+            MASTER_ADDR: "127.0.0.1",
+            MASTER_PORT: port,
+          },
+          stdout: "piped",
+          stderr: "piped",
+        }).spawn()
+      );
+      let out = "";
+      const reader = ranks[0].stdout.pipeThrough(new TextDecoderStream()).getReader();
+      while (!/^step 00002\//m.test(out)) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        out += value;
+      }
+      ranks[1].kill("SIGTERM");
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        out += value;
+      }
+      const [s0, s1] = await Promise.all(ranks.map((c) => c.status));
+      await ranks[0].stderr.cancel();
+      const rest = await ranks[1].output();
+      assertEquals([s0.code, s1.code], [0, 0], out + new TextDecoder().decode(rest.stderr));
+      assertStringIncludes(out, "saved checkpoint");
+      const ckpts = await listCheckpoints(checkpointDir(base, "rl", "d2"));
+      assertEquals(ckpts.length, 1);
+      assert(ckpts[0].step >= 3 && ckpts[0].step < 2000, `saved at step ${ckpts[0].step}`);
+      assertEquals(ckpts[0].optimPaths.length, 2); // both ranks saved their shard at the same step
+    }),
+});

@@ -287,17 +287,19 @@ export async function trainRl(o: RlTrainOptions): Promise<RlResult> {
     for (;; step++) {
       const last = step >= numSteps; // a run resumed with a smaller --num-steps ends at once
       if (o.stopAfter > 0 && step >= o.stopAfter && step > startStep) stop.request();
+      // this step's decision: a stop asked of any rank stops every rank after this same step (the agreed
+      // value decides, so a signal landing during the collective waits for the next step on every rank)
+      let stopNow = stop.requested;
       if (comm) {
-        // a stop asked of any rank stops every rank after this same step
-        agree[0] = stop.requested ? 1 : 0;
+        agree[0] = stopNow ? 1 : 0;
         await comm.allReduceSum(agree);
-        if (agree[0] > 0) stop.request();
+        stopNow = agree[0] > 0;
       }
       const resumedHere = resumed !== null && step === startStep;
       if (o.evalEvery > 0 && !resumedHere && (last || step % o.evalEvery === 0)) await evaluate(step);
       const periodicSave = o.saveEvery > 0 && step > startStep && step % o.saveEvery === 0;
-      if (last || periodicSave || stop.requested) await save(step);
-      if (last || stop.requested) break;
+      if (last || periodicSave || stopNow) await save(step);
+      if (last || stopNow) break;
 
       // rollouts, weighted backward passes and one optimizer step (rl_step.ts)
       const t0 = performance.now();
