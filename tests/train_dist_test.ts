@@ -16,6 +16,7 @@ import {
   makeTinyBaseCheckpoint,
   makeTinyTokenizer,
   runCliProcess,
+  sharedChatDir,
   sharedEvalBundleDir,
   sharedPretrainDir,
   withTempDir,
@@ -324,4 +325,67 @@ Deno.test({
       assertEquals(two.correct, one.correct);
       assertEquals(two.out.match(/CORE metric:/g)?.length, 1, two.out); // rank 0 alone prints
     }),
+});
+
+const CHAT = sharedChatDir();
+
+Deno.test({
+  name: "eval chat on 2 ranks: the problems split over the ranks, the counts sum to 1 rank's",
+  ignore: SHARED === null || CHAT === null,
+  fn: () =>
+    withTempDir(async (base) => {
+      await makeTinyBaseCheckpoint(base, SHARED!);
+      const json = join(base, "chat_eval", "base_model_000003.json");
+      const evalChat = async (launch: string[]) => {
+        const res = await runCliProcess([
+          "--base-dir",
+          base,
+          "eval",
+          "chat",
+          "-i",
+          "base",
+          "-a",
+          "ARC-Easy|MMLU|SpellingBee",
+          "-x",
+          "24",
+          "-t",
+          "0",
+          "-m",
+          "8",
+          "--threads",
+          "1",
+          "--task-data-dir",
+          CHAT!,
+          ...launch,
+        ]);
+        assertEquals(res.code, 0, res.err + res.out);
+        const tasks = (JSON.parse(await Deno.readTextFile(json)) as {
+          tasks: { task: string; passed: number; total: number }[];
+        }).tasks;
+        await Deno.remove(json);
+        return { out: res.out, tasks: tasks.map((t) => [t.task, t.passed, t.total]) };
+      };
+      const one = await evalChat([]);
+      const two = await evalChat(["--nproc-per-node", "2", "--master-port", String(freePort())]);
+      assert(
+        one.tasks.some((t) => (t[1] as number) > 0),
+        `some problem should pass: ${JSON.stringify(one.tasks)}`,
+      );
+      assertEquals(two.tasks, one.tasks);
+      assertEquals(two.out.match(/ARC-Easy accuracy/g)?.length, 1, two.out); // rank 0 alone prints
+    }),
+});
+
+Deno.test("a command that does not split its work refuses --nproc-per-node and a multi-rank environment", async () => {
+  const res = await runCliProcess(["train", "mid", "--nproc-per-node", "2"]);
+  assertEquals(res.code, 1);
+  assertStringIncludes(
+    res.err,
+    "--nproc-per-node: `train mid` runs as one process; data-parallel commands are train base, eval base",
+  );
+  const ranked = await runCliProcess(["chat", "-p", "hi"], {
+    env: { RANK: "1", WORLD_SIZE: "2", MASTER_ADDR: "127.0.0.1", MASTER_PORT: "29500" },
+  });
+  assertEquals(ranked.code, 1);
+  assertStringIncludes(ranked.err, "a rank of a multi-process job: `chat` runs as one process");
 });

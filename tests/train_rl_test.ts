@@ -22,6 +22,7 @@ import { Tokenizer } from "../src/tokenizer/tokenizer.ts";
 import { makeTinyTokenizer, runCliProcess, sharedPretrainDir, withTempDir } from "./helpers.ts";
 import { Rng } from "./rng.ts";
 import { rolloutSeed, trainingPasses } from "../src/train/rl_rollout.ts";
+import { planSpeedrun } from "../speedrun.ts";
 
 const SHARED = sharedPretrainDir();
 const SEQ_LEN = 48;
@@ -370,4 +371,24 @@ Deno.test("train rl: rollout seeds depend only on (seed, step, problem, pass)", 
     rolloutSeed(42, 3, 17, 0),
   ];
   assertEquals(new Set([s, ...others]).size, 5);
+});
+
+Deno.test({
+  name: "train rl: the cpu speedrun preset's RL stage runs to its end, and a rerun of it resumes",
+  ignore: SHARED === null,
+  fn: () =>
+    withTempDir(async (base) => {
+      const data = await setup(base);
+      const plan = await planSpeedrun({ baseDir: base, preset: "cpu", rl: true, device: "cpu", threads: 2 });
+      const stage = plan.find((s) => s.name === "rl")!;
+      assertEquals(await stage.doneAt(), null);
+      const args = [...stage.args, "--task-data-dir", data]; // the synthetic task instead of GSM8K
+      const res = await runCliProcess(["--base-dir", base, ...args]);
+      assertEquals(res.code, 0, res.err + res.out);
+      assertStringIncludes(res.out, "step 00039/00040");
+      assert((await stage.doneAt()) !== null, "the speedrun should see the RL stage as done");
+      const again = await runCliProcess(["--base-dir", base, ...args]);
+      assertEquals(again.code, 0, again.err + again.out);
+      assertStringIncludes(again.out, "resumed from");
+    }),
 });

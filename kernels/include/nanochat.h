@@ -32,7 +32,9 @@
  * inside the library (nc_model_prefill_sample/decode_sample); the communicator (NcComm) and the
  * optimizer-state table's shard fields (NcParamInfo grew to 216 bytes); the scoring calls
  * nc_model_forward_scores and nc_model_forward_logits_at; nc_abi_check; NcProfile's comm and sampling
- * times. A caller must check nc_abi_version() before using anything else.
+ * times; NC_ERR_TIMEOUT and NC_ERR_PEER_FAILED for collectives (a status code added within version 2:
+ * older callers see an unknown error code, still non-zero). A caller must check nc_abi_version() before
+ * using anything else.
  */
 #ifndef NANOCHAT_H
 #define NANOCHAT_H

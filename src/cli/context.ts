@@ -2,6 +2,8 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { resolveBaseDir } from "../common/base_dir.ts";
 import { DEVICE_CHOICES } from "../model/context.ts";
+import { LAUNCH_FLAGS_HELP } from "../dist/mod.ts";
+import { COMM_TIMEOUT_ENV } from "../model/comm.ts";
 
 export interface GlobalOptions {
   baseDir: string;
@@ -39,3 +41,12 @@ export function deviceOption(): Option {
       "(NANOCHAT_COMPUTE_LIB names a specific backend library)",
   ).choices(DEVICE_CHOICES).default("auto");
 }
+
+/** `--help` text of the data-parallel commands: our launcher's flags and the environments they run under. */
+export const DATA_PARALLEL_HELP = [
+  "",
+  "Data parallel (one process per device; rank 0 logs and writes):",
+  ...LAUNCH_FLAGS_HELP.map((l) => `  ${l}`),
+  "  or start it under torchrun, srun (SLURM) or mpirun: their rank variables are read as they are",
+  `  ${COMM_TIMEOUT_ENV}=<ms>  how long a rank waits for a dead or hung peer (default 300000)`,
+].join("\n");

@@ -8,7 +8,13 @@ import { evalBase } from "../eval/base_eval.ts";
 import { CHAT_TASKS, parseTaskNames } from "../eval/chat_eval.ts";
 import { evalChat } from "../eval/chat_run.ts";
 import { TASK_DATA_ENV } from "../../tasks/mod.ts";
-import { deviceOption, globalOptions, parseIntOption, parseNumberOption } from "./context.ts";
+import {
+  DATA_PARALLEL_HELP,
+  deviceOption,
+  globalOptions,
+  parseIntOption,
+  parseNumberOption,
+} from "./context.ts";
 
 const OFFLINE_NOTE =
   `Offline task data (--task-data-dir, or $${TASK_DATA_ENV}; e.g. shared/data/chat) differs from ` +
@@ -22,6 +28,7 @@ export function registerEvalCommands(program: Command): void {
     "evaluate checkpoints: base (bpb, CORE), chat (ChatCORE)",
   );
   evaluate.command("base")
+    .addHelpText("after", DATA_PARALLEL_HELP)
     .description(
       "evaluate a base checkpoint: bits per byte on the train and val shards (--bpb, the default) and/or " +
         "the CORE metric (--core)",
@@ -79,6 +86,7 @@ export function registerEvalCommands(program: Command): void {
     });
 
   evaluate.command("chat")
+    .addHelpText("after", DATA_PARALLEL_HELP)
     .description(
       "evaluate a chat model on ARC-Easy, ARC-Challenge, MMLU (categorical: answer-letter logits), GSM8K, " +
         "HumanEval (in the bubblewrap code sandbox) and SpellingBee (generative: sampled and graded), and " +

@@ -2,7 +2,7 @@
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { UserError } from "../common/errors.ts";
 import { describeEnvironmentError } from "../common/fs.ts";
-import { maybeLaunch } from "../dist/mod.ts";
+import { maybeLaunch, readDistEnv } from "../dist/mod.ts";
 import { VERSION } from "../version.ts";
 import { registerChatCommand } from "./chat_cmd.ts";
 import { registerDataCommands } from "./data_cmd.ts";
@@ -38,16 +38,30 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** The commands that run on several ranks (our launcher, torchrun, SLURM, mpirun). */
+const DATA_PARALLEL_COMMANDS = ["train base", "eval base", "eval chat"];
+
 /** Runs the CLI with `args`; returns the process exit code. */
 export async function runCli(args: string[]): Promise<number> {
   const program = buildProgram();
   try {
-    // --nproc-per-node N [--nnodes ...]: start N copies of this command, torchrun-style (src/dist)
-    const command = args.find((a, i) => !a.startsWith("-") && args[i - 1] !== "--base-dir");
-    if (args.some((a) => a.startsWith("--nproc-per-node"))) {
-      if (command !== "train" && command !== "eval") {
-        throw new UserError("--nproc-per-node applies to the train and eval commands");
+    // --nproc-per-node N [--nnodes ...] starts N copies of this command, torchrun-style (src/dist). Only
+    // the commands that split their work over ranks take it, or run as a rank of a torchrun/SLURM/mpirun
+    // job: the others would repeat their work N times, writing the same files.
+    const launching = args.some((a) => a.startsWith("--nproc-per-node"));
+    const ranked = readDistEnv(Deno.env.toObject()).worldSize > 1;
+    if (launching || ranked) {
+      // the command words come before the command's options (those after a --base-dir are its value)
+      const words = args.filter((a, i) => !a.startsWith("-") && !args[i - 1]?.startsWith("-"));
+      const command = ["train", "eval"].includes(words[0]) ? words.slice(0, 2).join(" ") : words[0] ?? "";
+      if (!DATA_PARALLEL_COMMANDS.includes(command)) {
+        throw new UserError(
+          `${launching ? "--nproc-per-node" : "a rank of a multi-process job"}: \`${command}\` runs as one ` +
+            `process; data-parallel commands are ${DATA_PARALLEL_COMMANDS.join(", ")}`,
+        );
       }
+    }
+    if (launching) {
       const launched = await maybeLaunch(args);
       if (launched !== null) return launched;
     }

@@ -8,7 +8,13 @@ import { trainBase } from "../train/base_train.ts";
 import { BASE_DEFAULTS as D } from "../train/stage_defaults.ts";
 import { registerTrainMid } from "./train_mid_cmd.ts";
 import { registerTrainSft } from "./train_sft_cmd.ts";
-import { deviceOption, globalOptions, parseIntOption, parseNumberOption } from "./context.ts";
+import {
+  DATA_PARALLEL_HELP,
+  deviceOption,
+  globalOptions,
+  parseIntOption,
+  parseNumberOption,
+} from "./context.ts";
 import { registerTrainRl } from "./train_rl_cmd.ts";
 
 export function registerTrainCommands(program: Command): void {
@@ -18,6 +24,7 @@ export function registerTrainCommands(program: Command): void {
   const int = (flag: string) => parseIntOption(flag);
   const num = (flag: string) => parseNumberOption(flag);
   train.command("base")
+    .addHelpText("after", DATA_PARALLEL_HELP)
     .description("pretrain a base model on the shards (resumable; Ctrl-C saves and exits)")
     .option("--depth <n>", "layers; width = 64*depth, heads = ceil(width/128)", int("--depth"), D.depth)
     .option("--max-seq-len <n>", "context length T", int("--max-seq-len"), D.maxSeqLen)

@@ -13,6 +13,7 @@ import { Progress } from "../common/progress.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { renderForCompletion } from "../tokenizer/render.ts";
 import type { BatchOptions, GeneratedRow } from "../engine/engine.ts";
+import type { RankShard } from "./core.ts";
 import {
   ARC,
   GSM8K,
@@ -102,6 +103,20 @@ function problemCount(task: Task, maxProblems?: number): number {
   return maxProblems === undefined || maxProblems < 0 ? task.size : Math.min(task.size, maxProblems);
 }
 
+/** The problems of [0, n) this rank evaluates: i = rank, rank + W, ... (all of them without ranks). */
+function myProblems(n: number, shard?: RankShard | null): number[] {
+  const W = shard?.worldSize ?? 1, r = shard?.rank ?? 0;
+  return Array.from({ length: Math.max(0, Math.ceil((n - r) / W)) }, (_, k) => r + k * W);
+}
+
+/** Sums per-rank counts over the ranks, in place (a no-op without ranks). */
+async function sumOverRanks(values: number[], shard?: RankShard | null): Promise<void> {
+  if (!shard || shard.worldSize === 1) return;
+  const buf = Float64Array.from(values);
+  await shard.allReduceSum(buf);
+  buf.forEach((v, i) => values[i] = v);
+}
+
 /** The prompt, cropped from the left to `limit` tokens when longer. */
 function fitPrompt(ids: number[], limit: number): number[] {
   return ids.length > limit ? ids.slice(ids.length - limit) : ids;
@@ -112,10 +127,11 @@ export async function runCategorical(
   task: Task,
   tokenizer: Tokenizer,
   model: LogitsModel,
-  o: { batchSize: number; maxProblems?: number; quiet?: boolean },
+  o: { batchSize: number; maxProblems?: number; quiet?: boolean; shard?: RankShard | null },
 ): Promise<ChatTaskResult> {
   const t0 = performance.now();
   const n = problemCount(task, o.maxProblems);
+  const mine = myProblems(n, o.shard);
   const B0 = Math.min(o.batchSize, model.maxBatch);
   const V = model.config.vocabSize;
   const bos = tokenizer.bosId;
@@ -132,10 +148,10 @@ export async function runCategorical(
     }
     return id;
   };
-  const progress = new Progress(task.name, n, { quiet: o.quiet });
+  const progress = new Progress(task.name, mine.length, { quiet: o.quiet });
   let passed = 0;
-  for (let i0 = 0; i0 < n; i0 += B0) {
-    const convs = Array.from({ length: Math.min(B0, n - i0) }, (_, j) => task.get(i0 + j));
+  for (let i0 = 0; i0 < mine.length; i0 += B0) {
+    const convs = mine.slice(i0, i0 + B0).map((i) => task.get(i));
     const prompts = convs.map((c) => fitPrompt(renderForCompletion(tokenizer, c), model.config.sequenceLen));
     const B = prompts.length;
     const T = Math.max(...prompts.map((p) => p.length));
@@ -145,7 +161,7 @@ export async function runCategorical(
     const logits = await model.forwardLogitsAt(inputs, B, T, positions);
     for (const [b, conv] of convs.entries()) {
       const letters = conv.letters;
-      if (!letters?.length) throw new UserError(`${task.name} example ${i0 + b} has no answer letters`);
+      if (!letters?.length) throw new UserError(`${task.name} example ${mine[i0 + b]} has no answer letters`);
       let best = 0;
       for (let k = 1; k < letters.length; k++) {
         if (logits[b * V + letterId(letters[k])] > logits[b * V + letterId(letters[best])]) best = k;
@@ -154,6 +170,9 @@ export async function runCategorical(
     }
     progress.advance(B, `${passed}/${i0 + B} correct`);
   }
+  const counts = [passed];
+  await sumOverRanks(counts, o.shard);
+  passed = counts[0];
   progress.finish(`${passed}/${n} correct`);
   return {
     task: task.name,
@@ -178,14 +197,16 @@ export async function runGenerative(
     topK: number;
     maxProblems?: number;
     quiet?: boolean;
+    shard?: RankShard | null;
   },
 ): Promise<ChatTaskResult> {
   const t0 = performance.now();
   const n = problemCount(task, o.maxProblems);
+  const mine = myProblems(n, o.shard);
   const passAt = new Array(o.numSamples).fill(0);
-  const progress = new Progress(task.name, n, { quiet: o.quiet });
+  const progress = new Progress(task.name, mine.length, { quiet: o.quiet });
   let passed = 0;
-  for (let i = 0; i < n; i++) {
+  for (const [k, i] of mine.entries()) {
     const conv = task.get(i);
     const prompt = fitPrompt(renderForCompletion(tokenizer, conv), contextLen - 1);
     const rows = await engine.generate(prompt, {
@@ -202,8 +223,12 @@ export async function runGenerative(
       if (any) passAt[k]++;
     });
     if (any) passed++;
-    progress.advance(1, `${passed}/${i + 1} passed`);
+    progress.advance(1, `${passed}/${k + 1} passed`);
   }
+  const counts = [passed, ...passAt];
+  await sumOverRanks(counts, o.shard);
+  passed = counts[0];
+  passAt.splice(0, passAt.length, ...counts.slice(1));
   progress.finish(`${passed}/${n} passed`);
   return {
     task: task.name,

@@ -1,12 +1,16 @@
 // `nanochat eval chat`: loads a chat model (mid, sft or rl; base works too), runs the chosen tasks,
 // prints a table, and writes <base>/chat_eval/<source>_model_{step:06d}.{csv,json} and the
 // "Chat evaluation <source>" report section (the lines nanochat's report generator reads).
+// Under a launcher every rank evaluates problems rank, rank + W, ... of each task, the counts are summed
+// over the communicator, and rank 0 alone prints and writes.
 import { join } from "node:path";
 import { UserError } from "../common/errors.ts";
 import { writeFileAtomic } from "../common/fs.ts";
 import { findModelTag, type Stage, stageDir } from "../checkpoint/checkpoint.ts";
 import { loadChatModel } from "../engine/load.ts";
 import type { DeviceRequest } from "../model/mod.ts";
+import { type Communicator, joinWorld } from "../model/comm.ts";
+import { type DistEnv, readDistEnv } from "../dist/mod.ts";
 import { logReportSection } from "../report/section.ts";
 import type { Task } from "../../tasks/mod.ts";
 import {
@@ -42,6 +46,8 @@ export interface EvalChatOptions {
   threads: number;
   tokenizerDir?: string;
   quiet?: boolean;
+  /** This process's rank and world (default: from the environment, readDistEnv). */
+  dist?: DistEnv;
 }
 
 /** Every task's result, ChatCORE when it applies, and the files written. */
@@ -110,25 +116,32 @@ export async function evalChat(o: EvalChatOptions): Promise<EvalChatResult> {
     maxBatch: o.batchSize,
   });
   const results: ChatTaskResult[] = [];
+  const dist = o.dist ?? readDistEnv(Deno.env.toObject());
+  const quiet = o.quiet || dist.rank !== 0;
+  let comm: Communicator | null = null;
   try {
+    comm = await joinWorld(loaded.model.context, dist);
     const seqLen = loaded.model.config.sequenceLen;
     for (const task of tasks) {
       const r = task.evalType === "categorical"
         ? await runCategorical(task, loaded.tokenizer, loaded.model, {
           batchSize: o.batchSize,
           maxProblems: o.maxProblems,
-          quiet: o.quiet,
+          quiet,
+          shard: comm,
         })
-        : await runGenerative(task, loaded.tokenizer, loaded.engine, seqLen, { ...o, quiet: o.quiet });
+        : await runGenerative(task, loaded.tokenizer, loaded.engine, seqLen, { ...o, quiet, shard: comm });
       results.push(r);
-      if (!o.quiet) {
+      if (!quiet) {
         console.log(`${r.task} accuracy: ${(100 * r.accuracy).toFixed(2)}% (${r.passed}/${r.total})`);
       }
     }
   } finally {
+    comm?.destroy();
     loaded.close();
   }
   const core = chatCore(accuracies(results));
+  if (dist.rank !== 0) return { results, chatCore: core, files: { csv: "", json: "" } };
   if (!o.quiet) console.log(formatTable(results, core));
   const files = await writeChatResults(o, loaded.tag, loaded.step, results, core);
   if (!o.quiet) console.log(`results: ${files.csv}, ${files.json}`);

@@ -124,7 +124,7 @@ export interface SpeedrunPreset {
 export const SPEEDRUN_PRESETS: Readonly<Record<"cpu" | "d20" | "d32", SpeedrunPreset>> = {
   cpu: {
     description: "every stage on this machine's CPU in about 20 minutes (a tiny d2 model)",
-    numShards: 1,
+    numShards: 4, // dev/runcpu.sh downloads 4 (the last one is the validation split)
     vocabSize: 4096,
     maxChars: 20_000_000,
     base: {
@@ -167,7 +167,7 @@ export const SPEEDRUN_PRESETS: Readonly<Record<"cpu" | "d20" | "d32", SpeedrunPr
       evalEvery: 20,
       evalExamples: 16,
     },
-    chatEval: { maxProblems: 32, maxNewTokens: 64, batchSize: 8 },
+    chatEval: { maxProblems: 100, maxNewTokens: 128, batchSize: 8 },
   },
   d20: {
     description: "nanochat A's speedrun.sh: d20 on one 8xH100 node (~4 hours)",

@@ -3,7 +3,9 @@
 // prompts, against the same loop in PyTorch CPU on the same model (train_rl_reference_torch.py), in
 // rollouts/s and sampled tokens/s. The model is freshly initialized, so it would earn no reward and every
 // advantage would be 0 (our loop then skips the backward): the bench's task rewards a completion by the
-// parity of its length instead, which keeps about half the advantages nonzero, as a learning run's are.
+// parity of the sum of its character codes instead (not its length: a fresh model's zero lm_head makes
+// top-k pick 50 one-character byte tokens, so every completion is 32 characters long), which keeps the
+// advantages nonzero, as a learning run's are; the step checks that every backward pass ran.
 // The PyTorch side samples exactly NEW_TOKENS per row with the mean prompt length of ours; a row of ours that
 // draws <|assistant_end|> stops early, so the tokens/s columns count the tokens each side really sampled.
 import { fileURLToPath } from "node:url";
@@ -45,7 +47,7 @@ export async function rlRow(o: { steps: number; threads: number; torchPath: stri
   const task: RewardTask = {
     size: gsm8k.size,
     get: (i) => gsm8k.get(i),
-    reward: (_conversation, completion) => completion.length % 2,
+    reward: (_conversation, completion) => [...completion].reduce((a, c) => a + c.charCodeAt(0), 0) % 2,
   };
   const config = configFromDepth(DEPTH, VOCAB, SEQ_LEN);
   const ctx = ComputeContext.create({ threads: 0, seed: 1 });
@@ -75,6 +77,12 @@ export async function rlRow(o: { steps: number; threads: number; torchPath: stri
       settings,
       optim: { lrUnembed: 0.0002, lrEmbed: 0.01, lrMatrix: 0.001, muonMomentum: 0.95 },
     });
+    for (let e = 0; e < PROBLEMS; e++) {
+      const group = r.rewards.slice(e * SAMPLES, (e + 1) * SAMPLES);
+      if (group.every((x) => x === group[0])) {
+        throw new Error("a group with equal rewards: its backward was skipped");
+      }
+    }
     if (s > 0) {
       timed.push({
         seconds: (performance.now() - t0) / 1000,
