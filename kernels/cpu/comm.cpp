@@ -5,6 +5,7 @@
 // one rank is the value itself). Models attach to a communicator; their gradient norm and optimizer step
 // then reduce over it (dist_optim.cpp).
 #include <cstring>
+#include <memory>
 #include <random>
 #include <string>
 #include <unistd.h>
@@ -15,7 +16,6 @@
 
 #ifdef NC_CPU_DIST
 #include <chrono>
-#include <memory>
 
 #include "comm.h"
 #include "dist_status.h"
