@@ -292,7 +292,7 @@ Deno.test({
 const BUNDLE = sharedEvalBundleDir();
 
 Deno.test({
-  name: "eval base on 2 ranks: CORE splits the examples over the ranks and gives 1 rank's answers",
+  name: "eval base on 2 ranks: CORE and bpb split their work over the ranks and give 1 rank's results",
   ignore: SHARED === null || BUNDLE === null,
   fn: () =>
     withTempDir(async (base) => {
@@ -305,6 +305,11 @@ Deno.test({
           "eval",
           "base",
           "--core",
+          "--bpb",
+          "--split-tokens",
+          "4096",
+          "--data-dir",
+          SHARED!,
           "--max-per-task",
           "12",
           "--eval-bundle",
@@ -324,6 +329,14 @@ Deno.test({
       const two = await evalBase(["--nproc-per-node", "2", "--master-port", String(freePort())]);
       assertEquals(two.correct, one.correct);
       assertEquals(two.out.match(/CORE metric:/g)?.length, 1, two.out); // rank 0 alone prints
+      // the same batches, forwarded half by each rank: fp32 sums in another order
+      for (const split of ["train", "val"]) {
+        const bpb = (out: string) => Number(new RegExp(`${split} bpb ([\\d.]+)`).exec(out)?.[1]);
+        assert(
+          bpb(one.out) > 0 && Math.abs(bpb(two.out) - bpb(one.out)) <= 1e-5,
+          `${split}: ${two.out} vs ${one.out}`,
+        );
+      }
     }),
 });
 
