@@ -134,7 +134,7 @@ Deno.test({
   fn: () =>
     withTempDir(async (base) => {
       await makeTinyTokenizer(base, SHARED!, 300_000);
-      const flags = ["--num-iterations", "6"];
+      const flags = ["--num-iterations", "6", "--eval-every", "3", "--eval-tokens", "1024"];
       const full = await train2(base, [...flags, "--model-tag", "full"]);
       assertEquals(full.code, 0, full.err);
       assertStringIncludes(full.out, "2 ranks");
@@ -154,6 +154,10 @@ Deno.test({
       const resumed = stepLosses(second.out);
       assertEquals([...resumed.keys()], [3, 4, 5]);
       for (const [step, loss] of resumed) assertEquals(loss, fullLosses.get(step), `step ${step}`);
+      // validation bpb over the ranks (both read the one-row-group val split), the same after the resume
+      const finalBpb = (out: string) => /step 00006 \| validation bpb: ([\d.]+)/.exec(out)?.[1];
+      assert(finalBpb(full.out) !== undefined, full.out);
+      assertEquals(finalBpb(second.out), finalBpb(full.out));
 
       const single = await runCliProcess([
         "--base-dir",
