@@ -10,7 +10,9 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { zipSync } from "fflate";
 import { listCheckpoints } from "../src/checkpoint/checkpoint.ts";
+import { EVAL_BUNDLE_URL_ENV } from "../src/eval/core_bundle.ts";
 import { denoScript, freePort, run } from "./dist/util.ts";
 import {
   makeTinyBaseCheckpoint,
@@ -405,4 +407,53 @@ Deno.test("a command that does not split its work refuses --nproc-per-node and a
   });
   assertEquals(ranked.code, 1);
   assertStringIncludes(ranked.err, "a rank of a multi-process job: `chat` runs as one process");
+});
+
+Deno.test({
+  name: "eval base --core on 2 ranks with no bundle yet: one rank downloads it, both use it",
+  ignore: SHARED === null,
+  fn: () =>
+    withTempDir(async (base) => {
+      await makeTinyBaseCheckpoint(base, SHARED!);
+      const enc = new TextEncoder();
+      const rows = Array.from({ length: 12 }, (_, i) =>
+        JSON.stringify({ query: `Q${i}?`, choices: ["yes", "no"], gold: i % 2 }));
+      const zip = zipSync({
+        "eval_bundle/core.yaml": enc.encode(
+          "icl_tasks:\n- label: copa\n  dataset_uri: x/copa.jsonl\n  num_fewshot: [0]\n  icl_task_type: multiple_choice\n",
+        ),
+        "eval_bundle/eval_meta_data.csv": enc.encode("Eval Task,Random baseline\ncopa,50\n"),
+        "eval_bundle/eval_data/x/copa.jsonl": enc.encode(rows.join("\n") + "\n"),
+      });
+      let served = 0;
+      const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, () => {
+        served++;
+        return new Response(zip);
+      });
+      try {
+        const res = await runCliProcess(
+          [
+            "--base-dir",
+            base,
+            "eval",
+            "base",
+            "--core",
+            "--nproc-per-node",
+            "2",
+            "--master-port",
+            String(freePort()),
+          ],
+          {
+            env: {
+              [EVAL_BUNDLE_URL_ENV]: `http://127.0.0.1:${(server.addr as Deno.NetAddr).port}/eval_bundle.zip`,
+            },
+          },
+        );
+        assertEquals(res.code, 0, res.err + res.out);
+        assertStringIncludes(res.out, "copa (0-shot, multiple_choice, 12 examples)");
+        assertEquals(served, 1);
+      } finally {
+        await server.shutdown();
+      }
+    }),
 });

@@ -190,7 +190,18 @@ export async function resolveBundle(baseDir: string, override?: string, quiet = 
     return openBundle(override);
   }
   const dir = join(baseDir, "eval_bundle");
-  if (!(await exists(dir))) await downloadBundle(baseDir, quiet);
+  if (!(await exists(dir))) {
+    // several processes (the ranks of a data-parallel run) may ask at once: one downloads and unpacks
+    // under an exclusive lock, the others wait for it and find the bundle in place
+    await Deno.mkdir(baseDir, { recursive: true });
+    const lock = await Deno.open(join(baseDir, "eval_bundle.lock"), { create: true, write: true });
+    try {
+      await lock.lock(true);
+      if (!(await exists(dir))) await downloadBundle(baseDir, quiet);
+    } finally {
+      lock.close(); // releases the lock
+    }
+  }
   return openBundle(dir);
 }
 
