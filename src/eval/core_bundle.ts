@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { unzipSync } from "fflate";
 import { parse as parseYaml } from "yaml";
 import { UserError } from "../common/errors.ts";
-import { exists } from "../common/fs.ts";
+import { exists, withFileLock } from "../common/fs.ts";
 import { downloadOneFile } from "../data/download.ts";
 
 /** nanochat's bundle address; $NANOCHAT_EVAL_BUNDLE_URL overrides it (mirrors, tests). */
@@ -194,13 +194,9 @@ export async function resolveBundle(baseDir: string, override?: string, quiet = 
     // several processes (the ranks of a data-parallel run) may ask at once: one downloads and unpacks
     // under an exclusive lock, the others wait for it and find the bundle in place
     await Deno.mkdir(baseDir, { recursive: true });
-    const lock = await Deno.open(join(baseDir, "eval_bundle.lock"), { create: true, write: true });
-    try {
-      await lock.lock(true);
+    await withFileLock(join(baseDir, "eval_bundle.lock"), async () => {
       if (!(await exists(dir))) await downloadBundle(baseDir, quiet);
-    } finally {
-      lock.close(); // releases the lock
-    }
+    });
   }
   return openBundle(dir);
 }
