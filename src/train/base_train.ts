@@ -171,7 +171,7 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
     worldSize,
   });
   const tokenBytes = o.tokenizer.tokenBytes();
-  const evalSteps = Math.max(1, Math.floor(o.evalTokens / (B * T * worldSize)));
+  const evalSteps = Math.max(1, Math.floor(o.evalTokens / (B * T)));
   const validate = async () => {
     const val = new PretrainLoader({
       split: "val",
@@ -180,10 +180,9 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
       tokenizer: o.tokenizer,
       dataDir: o.dataDir,
       packing: o.packing,
-      rank,
-      worldSize,
     });
     try {
+      // every rank reads the whole stream and forwards its share of the batches (bpb.ts)
       return await evaluateBpb(model, val[Symbol.asyncIterator](), evalSteps, B, T, tokenBytes, comm);
     } finally {
       val.close();
