@@ -1,4 +1,5 @@
-// A data-parallel training program over the real compute library, for tests/train_dist_test.ts: every
+// A data-parallel training program over the real compute library, for tests/train_dist_test.ts (cpu)
+// and tests/train_dist_cuda_emu_test.ts (--device cuda on the emulated cuda build): every
 // rank joins the run its environment describes (our launcher, torchrun's variables, ...), builds the same
 // tiny GPT, and runs `--steps` optimizer steps in which rank r backpropagates rows [r*R, (r+1)*R) of a
 // seeded global batch of `--rows` rows (R = rows / world; the first steps clip on the global norm).
@@ -19,13 +20,15 @@ const flag = (name: string, dflt: string) => {
 const steps = Number(flag("--steps", "4"));
 const rows = Number(flag("--rows", "4"));
 const out = flag("--out", "");
+// cpu (default) or cuda: the emulated cuda build serves cuda when NANOCHAT_COMPUTE_LIB points at it
+const device = flag("--device", "cpu") as "cpu" | "cuda";
 const T = 16;
 const config = { sequenceLen: T, vocabSize: 256, nLayer: 2, nHead: 2, nKvHead: 2, nEmbd: 64 };
 
 const env = readDistEnv(Deno.env.toObject());
 const R = rows / env.worldSize;
 if (!Number.isInteger(R)) throw new Error(`--rows ${rows} must divide by the world size ${env.worldSize}`);
-const ctx = ComputeContext.create({ threads: 1 });
+const ctx = ComputeContext.create({ device, threads: 1 });
 const comm = await joinWorld(ctx, env);
 const model = GPT.create(ctx, config, { maxBatch: R });
 model.attachComm(comm);

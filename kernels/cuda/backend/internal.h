@@ -70,11 +70,16 @@ struct NcContext {
   std::atomic<int32_t> live_comms{0};
 };
 
-// The communicator: world size 1 in this build (NCCL comes with the distributed work), no transport.
+namespace nc::cu_backend {
+class DeviceComm;  // nccl_comm.h: NCCL on a GPU, Gloo under the emulator
+}
+
+// The communicator (comm.cpp): for world_size > 1 the device collectives (NCCL), none for one rank.
 struct NcComm {
   NcContext* ctx = nullptr;
   int32_t rank = 0, world_size = 1;
   std::atomic<int32_t> attached{0};
+  nc::cu_backend::DeviceComm* impl = nullptr;  // owned; null for world_size 1
 };
 
 namespace nc::cu_backend {
@@ -146,6 +151,7 @@ struct NcModel : nc::ModelLayout {
   nc::cu_backend::DevMem rope_cos, rope_sin;  // fp32 [rope_len, D/2]
 
   nc::cu_backend::DevMem opt;  // fp32 optimizer state, laid out by the state table
+  bool grads_averaged = false;   // nc_model_grad_norm already averaged the gradients over the ranks
   int64_t opt_step = 0;
   std::vector<nc::cu_backend::MuonGroup> muon;
   nc::cu_backend::DevMem ns_x, ns_x2, ns_a, ns_b, ns_partials;  // Newton-Schulz workspaces (largest group)
@@ -188,6 +194,13 @@ struct PhaseTimer {
   ~PhaseTimer();
 };
 double wall_seconds();
+
+// Data parallelism (comm.cpp): attached to a communicator of world_size > 1, averages the gradient over
+// the ranks in place on the model's stream (once per zero_grad: a no-op when already averaged or alone).
+int32_t average_grads(NcModel* m);
+// Waits for the model's stream; with a communicator, through it (a collective stuck on a dead peer ends
+// as NC_ERR_PEER_FAILED / NC_ERR_TIMEOUT instead of hanging).
+int32_t sync_stream(NcModel* m, const char* what);
 
 // Lazily allocated model state.
 int32_t ensure_grads(NcModel* m);
