@@ -3,7 +3,8 @@
 // rank joins the run its environment describes (our launcher, torchrun's variables, ...), builds the same
 // tiny GPT, and runs `--steps` optimizer steps in which rank r backpropagates rows [r*R, (r+1)*R) of a
 // seeded global batch of `--rows` rows (R = rows / world; the first steps clip on the global norm).
-// Rank 0 writes the mean loss of every step and the final parameters to `--out` as JSON, so a 1-rank
+// Rank 0 writes the mean loss of every step, the final parameters and its optimizer-state table to
+// `--out` as JSON, so a 1-rank
 // run and an N-rank run of the same global batch can be compared.
 import { maybeLaunch, readDistEnv } from "../../src/dist/mod.ts";
 import { joinWorld } from "../../src/model/comm.ts";
@@ -68,7 +69,14 @@ for (let step = 0; step < steps; step++) {
 }
 if (env.rank === 0 && out) {
   const params = model.params().map((p) => Array.from(model.readParam(p.index)));
-  await Deno.writeTextFile(out, JSON.stringify({ worldSize: env.worldSize, losses, params }));
+  // rank 0's optimizer-state table: which slice of each tensor it holds
+  const states = model.optimStates().map(({ name, offset, numel, fullNumel }) => ({
+    name,
+    offset,
+    numel,
+    fullNumel,
+  }));
+  await Deno.writeTextFile(out, JSON.stringify({ worldSize: env.worldSize, losses, params, states }));
 }
 model.free();
 comm?.destroy();

@@ -8,12 +8,9 @@
 //   device    the collectives of the optimizer (nccl_comm.cpp: NCCL on the model's compute stream;
 //             kernels/emu/nccl_emu.cpp under the emulator: Gloo after draining the stream);
 //   host      the double reductions (metrics, stop flags) and the barrier go over Gloo.
-// The optimizer step (optimizer.cpp) is the all-reduce + replicated form of nanochat's DistAdamW /
-// DistMuon: the whole gradient is averaged over the ranks (one collective), and every rank then runs the
-// same AdamW + Muon step on the same numbers with all optimizer state whole, so the parameters stay
-// identical without an all-gather. The sharded form (reduce-scatter per kernels/dist/shard_plan.h,
-// state rows of this rank only, all-gather of the updated slices) is the cpu backend's
-// (cpu/dist_optim.cpp) and not yet this backend's: each rank holds the full optimizer state.
+// The optimizer step over it is nccl_optim.cpp's: DistAdamW sharded per kernels/dist/shard_plan.h
+// (reduce-scatter, this rank's state rows, all-gather), Muon replicated (all-reduce; every rank keeps
+// every momentum buffer and orthogonalizes every matrix — not yet DistMuon's owner-only work).
 #include <cstring>
 #include <memory>
 #include <random>
@@ -210,11 +207,14 @@ NC_API int32_t nc_model_attach_comm(NcModel* m, NcComm* comm) {
   NC_REQUIRE(m->ctx, m->opt.p == nullptr, NC_ERR_STATE,
              "the optimizer state already exists: attach the communicator before the first optimizer step or "
              "state read/write");
-  if (m->comm) m->comm->attached--;
-  m->comm = comm;
-  if (comm) comm->attached++;
-  m->grads_averaged = false;
-  return NC_OK;
+  return nc_guard(m->ctx, [&]() -> int32_t {
+    NC_TRY(nc::cu_backend::dist_attach(m, comm));
+    if (m->comm) m->comm->attached--;
+    m->comm = comm;
+    if (comm) comm->attached++;
+    m->grads_averaged = false;
+    return NC_OK;
+  });
 }
 
 }  // extern "C"

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "attention_path.h"
@@ -72,6 +73,7 @@ struct NcContext {
 
 namespace nc::cu_backend {
 class DeviceComm;  // nccl_comm.h: NCCL on a GPU, Gloo under the emulator
+struct DistOptim;  // nccl_optim.cpp: the shard plan of a model attached to more than one rank
 }
 
 // The communicator (comm.cpp): for world_size > 1 the device collectives (NCCL), none for one rank.
@@ -152,6 +154,7 @@ struct NcModel : nc::ModelLayout {
 
   nc::cu_backend::DevMem opt;  // fp32 optimizer state, laid out by the state table
   bool grads_averaged = false;   // nc_model_grad_norm already averaged the gradients over the ranks
+  std::shared_ptr<nc::cu_backend::DistOptim> dist;  // set while attached to a communicator of world_size > 1
   int64_t opt_step = 0;
   std::vector<nc::cu_backend::MuonGroup> muon;
   nc::cu_backend::DevMem ns_x, ns_x2, ns_a, ns_b, ns_partials;  // Newton-Schulz workspaces (largest group)
@@ -201,6 +204,13 @@ int32_t average_grads(NcModel* m);
 // Waits for the model's stream; with a communicator, through it (a collective stuck on a dead peer ends
 // as NC_ERR_PEER_FAILED / NC_ERR_TIMEOUT instead of hanging).
 int32_t sync_stream(NcModel* m, const char* what);
+// The sharded optimizer (nccl_optim.cpp). dist_attach: the plan and this rank's state table for `comm`
+// (the whole table for none or one rank). Around the step's kernels: dist_reduce_grads hands this rank
+// the averaged gradient of what it updates (nothing when already averaged); dist_gather_params shares
+// the updated AdamW slices. Both do nothing without a plan.
+int32_t dist_attach(NcModel* m, NcComm* comm);
+int32_t dist_reduce_grads(NcModel* m);
+int32_t dist_gather_params(NcModel* m);
 
 // Lazily allocated model state.
 int32_t ensure_grads(NcModel* m);

@@ -3,10 +3,9 @@
 // batch: momentum, Frobenius normalization, five bf16 Newton-Schulz iterations as batched cuBLASLt
 // GEMMs, update). Both write the bf16 weight copy the next forward reads. Also the optimizer-state
 // table for exact checkpoint/resume (exp_avg / exp_avg_sq per AdamW parameter, momentum_buffer per
-// Muon parameter, and the step t); every row is whole (common/layout.cpp), on every rank: with a
-// communicator of world_size > 1 the step averages the gradient over the ranks first (comm.cpp) and then
-// runs replicated — every rank the same update on the same numbers, full state on each (not yet
-// nanochat's sharded DistAdamW/DistMuon: see comm.cpp).
+// Muon parameter, and the step t); with one rank every row is whole (common/layout.cpp). Attached to a
+// communicator of world_size > 1 the AdamW rows are this rank's shard and the step runs between
+// nccl_optim.cpp's reduction and gather (DistAdamW sharded, Muon replicated).
 #include <algorithm>
 #include <cstring>
 #include <map>
@@ -117,7 +116,7 @@ NC_API int32_t nc_model_optim_step(NcModel* m, const NcOptimStep* step) {
     NC_TRY(ensure_grads(m));
     NC_TRY(ensure_optim_state(m));
     NC_TRY(ensure_muon(m));
-    NC_TRY(average_grads(m));  // data-parallel: the replicated step below then runs on the averaged gradient
+    NC_TRY(dist_reduce_grads(m));  // data-parallel: this rank's averaged gradient (nccl_optim.cpp)
     const int64_t t = m->opt_step + 1;
     float* opt = m->opt.as<float>();
     for (size_t si = 0; si < m->states.size();) {
@@ -144,6 +143,7 @@ NC_API int32_t nc_model_optim_step(NcModel* m, const NcOptimStep* step) {
       si += 2;
     }
     NC_TRY(muon_step(m, *step));
+    NC_TRY(dist_gather_params(m));
     NC_TRY(sync_stream(m, "cudaStreamSynchronize (optimizer step)"));
     m->opt_step = t;
     return NC_OK;

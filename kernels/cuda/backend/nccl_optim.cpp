@@ -1,0 +1,149 @@
+// nccl_optim.cpp — the cuda backend's data-parallel optimizer step around optimizer.cpp's kernels, for
+// a model attached to a communicator of world_size > 1, following kernels/dist/shard_plan.h:
+//   DistAdamW  a sharded parameter's gradient is reduce-scattered (average) so rank r holds the averaged
+//              rows [r*R, (r+1)*R); r keeps exp_avg/exp_avg_sq for those rows only (its state table
+//              lists just them, offset and full size per NcParamInfo), updates them, and the updated
+//              rows are all-gathered (fp32), then the bf16 copy refreshed. Small or indivisible AdamW
+//              parameters are all-reduced and updated whole on every rank.
+//   Muon       replicated, not yet nanochat's DistMuon: the matrices' gradients are all-reduced
+//              (average; one call per contiguous run of matrices) and every rank runs the same batched
+//              momentum + Newton-Schulz with every momentum buffer whole, so the matrices stay identical
+//              without a gather. (DistMuon's owner-only orthogonalization needs per-owner batches in
+//              muon.cu's offset scheme; the cpu backend has it: cpu/dist_optim.cpp.)
+// When nc_model_grad_norm ran first (clipping on the global norm) the whole gradient is already averaged
+// in place, so no reduction runs and every rank reads its slices from its local copy. Every rank issues
+// the same collectives in the same order (AdamW parameters in table order, then the matrix runs), all on
+// the model's stream.
+#include <memory>
+#include <vector>
+
+#include "checks.h"
+#include "internal.h"
+
+#ifdef NC_CUDA_DIST
+#include "comm.h"  // first: kernels/dist's status.h, which dist_status.h maps to the ABI's statuses
+#include "nccl_comm.h"
+#include "shard_plan.h"
+#include "../../cpu/dist_status.h"
+#endif
+
+namespace nc::cu_backend {
+
+#ifdef NC_CUDA_DIST
+
+struct DistOptim {
+  nc::dist::ShardPlan plan;
+  std::vector<int> adamw_of_param;  // index into plan.adamw(), or -1 (a Muon matrix)
+};
+
+namespace {
+
+NcProfile* profile_of(NcModel* m) { return (m->ctx->flags & NC_CONTEXT_PROFILE) ? &m->prof : nullptr; }
+
+// This rank's optimizer-state table in parameter order: AdamW rows (a dim-0 slice when sharded), every
+// matrix's momentum buffer whole and consecutive (muon.cu reads them at one distance from the weights).
+void build_rank_states(NcModel* m, const DistOptim& d, int rank) {
+  m->states.clear();
+  int64_t off = 0;
+  for (int p = 0; p < (int)m->params.size(); p++) {
+    const ParamEntry& e = m->params[(size_t)p];
+    if (e.group == NC_GROUP_MATRIX) {
+      m->states.push_back({e.name + ".momentum_buffer", p, off, e.numel, 0, {e.shape[0], e.shape[1]}});
+      off += e.numel;
+      continue;
+    }
+    const nc::dist::AdamWShard& a = d.plan.adamw()[(size_t)d.adamw_of_param[(size_t)p]];
+    const int64_t cols = e.numel / e.shape[0], numel = a.rows_per_rank * cols;
+    for (const char* suffix : {".exp_avg", ".exp_avg_sq"}) {
+      m->states.push_back({e.name + suffix, p, off, numel, a.row_begin(rank) * cols, {a.rows_per_rank, cols}});
+      off += numel;
+    }
+  }
+  m->n_state_floats = off;
+}
+
+}  // namespace
+
+int32_t dist_attach(NcModel* m, NcComm* comm) {
+  m->dist.reset();
+  if (!comm || comm->world_size == 1) {
+    m->build_unsharded_states();
+    return NC_OK;
+  }
+  std::vector<nc::dist::ParamSpec> specs;
+  for (const ParamEntry& e : m->params)
+    specs.push_back({e.name, e.shape[0], e.numel / e.shape[0],
+                     e.group == NC_GROUP_MATRIX ? nc::dist::OptimKind::kMuon : nc::dist::OptimKind::kAdamW});
+  std::shared_ptr<DistOptim> d = std::make_shared<DistOptim>();
+  NC_DIST_TRY(m->ctx, nc::dist::ShardPlan::build(specs, comm->world_size, &d->plan));
+  d->adamw_of_param.assign(m->params.size(), -1);
+  for (size_t i = 0; i < d->plan.adamw().size(); i++) d->adamw_of_param[(size_t)d->plan.adamw()[i].param] = (int)i;
+  build_rank_states(m, *d, comm->rank);
+  m->dist = std::move(d);
+  return NC_OK;
+}
+
+int32_t dist_reduce_grads(NcModel* m) {
+  if (!m->dist || m->grads_averaged) return NC_OK;
+  DeviceComm& comm = *m->comm->impl;
+  const int r = comm.rank();
+  PhaseTimer timer(m, profile_of(m), &NcProfile::comm_seconds);
+  for (const nc::dist::AdamWShard& a : m->dist->plan.adamw()) {
+    const ParamEntry& e = m->params[(size_t)a.param];
+    float* g = m->gp(a.param);
+    if (a.mode == nc::dist::AdamWMode::kSharded) {
+      const int64_t count = a.rows_per_rank * (e.numel / e.shape[0]);
+      NC_DIST_TRY(m->ctx, comm.reduce_scatter(g, g + a.row_begin(r) * (e.numel / e.shape[0]), (size_t)count,
+                                              nc::dist::ReduceOp::kAvg, m->stream));
+    } else {
+      NC_DIST_TRY(m->ctx, comm.all_reduce(g, (size_t)e.numel, nc::dist::ReduceOp::kAvg, m->stream));
+    }
+  }
+  // the matrices, one all-reduce per run of consecutive parameters in the arena
+  for (size_t p = 0; p < m->params.size();) {
+    if (m->params[p].group != NC_GROUP_MATRIX) {
+      p++;
+      continue;
+    }
+    const int64_t begin = m->params[p].offset;
+    int64_t end = begin;
+    while (p < m->params.size() && m->params[p].group == NC_GROUP_MATRIX && m->params[p].offset == end) {
+      end += m->params[p].numel;
+      p++;
+    }
+    NC_DIST_TRY(m->ctx, comm.all_reduce(m->g.as<float>() + begin, (size_t)(end - begin), nc::dist::ReduceOp::kAvg,
+                                        m->stream));
+  }
+  return NC_OK;
+}
+
+int32_t dist_gather_params(NcModel* m) {
+  if (!m->dist) return NC_OK;
+  DeviceComm& comm = *m->comm->impl;
+  const int r = comm.rank();
+  PhaseTimer timer(m, profile_of(m), &NcProfile::comm_seconds);
+  for (const nc::dist::AdamWShard& a : m->dist->plan.adamw()) {
+    if (a.mode != nc::dist::AdamWMode::kSharded) continue;
+    const ParamEntry& e = m->params[(size_t)a.param];
+    const int64_t cols = e.numel / e.shape[0], count = a.rows_per_rank * cols;
+    float* w = m->wp(a.param);
+    NC_DIST_TRY(m->ctx, comm.all_gather(w + a.row_begin(r) * cols, w, (size_t)count, m->stream));
+    // the other ranks' rows arrived in fp32 only: their bf16 copy (what the GEMMs read) follows
+    NC_CU(m->ctx, nc::cuda::f32_to_bf16(m->wbp(a.param), w, e.numel, m->stream), "f32_to_bf16 (gathered rows)");
+  }
+  return NC_OK;
+}
+
+#else  // a build without kernels/dist: nc_comm_create refuses world_size > 1, so nothing is sharded
+
+struct DistOptim {};
+int32_t dist_attach(NcModel* m, NcComm*) {
+  m->build_unsharded_states();
+  return NC_OK;
+}
+int32_t dist_reduce_grads(NcModel*) { return NC_OK; }
+int32_t dist_gather_params(NcModel*) { return NC_OK; }
+
+#endif
+
+}  // namespace nc::cu_backend
