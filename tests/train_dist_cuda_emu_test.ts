@@ -1,7 +1,7 @@
 // Data-parallel training on the emulated cuda backend (kernels/build/libnanochat_cuda_emu.so): the cuda
 // backend's world_size > 1 path — NCD1 bootstrap, the device communicator (NCCL on a GPU; here the same
 // calls routed to Gloo by kernels/emu/nccl_emu.cpp), DistAdamW's reduce-scatter / sharded state /
-// all-gather and the replicated Muon step, with and without clipping on the global norm (steps 0-1 clip)
+// all-gather and DistMuon's owner-only orthogonalization with the owners' broadcasts, with and without clipping on the global norm (steps 0-1 clip)
 // — with real processes from our launcher. 2 ranks on the same global batch train like 1 rank,
 // within the bf16 bounds below (measured: losses within 1.4e-5, per-parameter mean |difference| up to
 // 2.6e-4; the reassociated average moves bf16 roundings, and Adam's first update is ±lr for the few
@@ -52,13 +52,14 @@ Deno.test("2 ranks on the emulated cuda backend train like 1 rank with the same 
     assertEquals(one.worldSize, 1);
     const two = await steps(dir, "two", "--nproc-per-node", "2", "--master-port", String(freePort()));
     assertEquals(two.worldSize, 2);
-    // DistAdamW: rank 0 holds the first half of wte's and lm_head's Adam state; Muon state is whole
+    // DistAdamW: rank 0 holds the first half of wte's and lm_head's Adam state. DistMuon: the momentum of
+    // the matrices it owns (every other one of each shape group: 6 of the 12), each whole.
     const adam = two.states.filter((s) => s.name.endsWith(".exp_avg") || s.name.endsWith(".exp_avg_sq"));
     assertEquals(adam.length, 4);
     for (const s of adam) assertEquals([s.offset, s.numel], [0, s.fullNumel / 2], s.name);
-    for (const s of two.states.filter((s) => s.name.endsWith(".momentum_buffer"))) {
-      assertEquals(s.numel, s.fullNumel, s.name);
-    }
+    const momentum = (r: StepsResult) => r.states.filter((s) => s.name.endsWith(".momentum_buffer"));
+    assertEquals([momentum(one).length, momentum(two).length], [12, 6]);
+    for (const s of momentum(two)) assertEquals(s.numel, s.fullNumel, s.name);
     assert(one.states.every((s) => s.numel === s.fullNumel));
     const d = distance(two, one);
     assert(d.loss <= LOSS_TOL, `losses differ by up to ${d.loss}: ${two.losses} vs ${one.losses}`);

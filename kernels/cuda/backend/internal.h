@@ -207,8 +207,10 @@ int32_t sync_stream(NcModel* m, const char* what);
 // The sharded optimizer (nccl_optim.cpp). dist_attach: the plan and this rank's state table for `comm`
 // (the whole table for none or one rank). Around the step's kernels: dist_reduce_grads hands this rank
 // the averaged gradient of what it updates (nothing when already averaged); dist_gather_params shares
-// the updated AdamW slices. Both do nothing without a plan.
+// the updated AdamW slices and owned matrices. Both do nothing without a plan.
 int32_t dist_attach(NcModel* m, NcComm* comm);
+// Whether this rank runs Muon on matrix `param` (its DistMuon owner; always with no plan).
+bool dist_updates(const NcModel* m, int param);
 int32_t dist_reduce_grads(NcModel* m);
 int32_t dist_gather_params(NcModel* m);
 

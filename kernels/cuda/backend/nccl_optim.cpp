@@ -5,11 +5,15 @@
 //              lists just them, offset and full size per NcParamInfo), updates them, and the updated
 //              rows are all-gathered (fp32), then the bf16 copy refreshed. Small or indivisible AdamW
 //              parameters are all-reduced and updated whole on every rank.
-//   Muon       replicated, not yet nanochat's DistMuon: the matrices' gradients are all-reduced
-//              (average; one call per contiguous run of matrices) and every rank runs the same batched
-//              momentum + Newton-Schulz with every momentum buffer whole, so the matrices stay identical
-//              without a gather. (DistMuon's owner-only orthogonalization needs per-owner batches in
-//              muon.cu's offset scheme; the cpu backend has it: cpu/dist_optim.cpp.)
+//   DistMuon   each matrix has one owner (the plan's block-cyclic owners): the matrices' gradients are
+//              all-reduced (average; one call per contiguous run of matrices in the arena — twice the
+//              bytes of the plan's stacked reduce-scatter, which muon.cu's offset scheme cannot read),
+//              each rank runs momentum + Newton-Schulz on the matrices it owns only (optimizer.cpp
+//              batches just those), its state table lists just their momentum buffers, and every owner
+//              broadcasts its updated matrices (fp32; the bf16 copy refreshed). The state arena keeps a
+//              slot for every matrix at one distance from its weights (muon.cu reads buffers through the
+//              weights' offsets), so the momentum of matrices owned elsewhere is allocated but unused:
+//              DistMuon's compute is split W ways, its memory not yet.
 // When nc_model_grad_norm ran first (clipping on the global norm) the whole gradient is already averaged
 // in place, so no reduction runs and every rank reads its slices from its local copy. Every rank issues
 // the same collectives in the same order (AdamW parameters in table order, then the matrix runs), all on
@@ -40,15 +44,16 @@ namespace {
 
 NcProfile* profile_of(NcModel* m) { return (m->ctx->flags & NC_CONTEXT_PROFILE) ? &m->prof : nullptr; }
 
-// This rank's optimizer-state table in parameter order: AdamW rows (a dim-0 slice when sharded), every
-// matrix's momentum buffer whole and consecutive (muon.cu reads them at one distance from the weights).
+// This rank's optimizer-state table in parameter order: AdamW rows (a dim-0 slice when sharded) and the
+// momentum buffers of the matrices it owns; every matrix keeps its slot in the arena (see above).
 void build_rank_states(NcModel* m, const DistOptim& d, int rank) {
   m->states.clear();
   int64_t off = 0;
   for (int p = 0; p < (int)m->params.size(); p++) {
     const ParamEntry& e = m->params[(size_t)p];
     if (e.group == NC_GROUP_MATRIX) {
-      m->states.push_back({e.name + ".momentum_buffer", p, off, e.numel, 0, {e.shape[0], e.shape[1]}});
+      if (d.plan.muon_owner(p) == rank)
+        m->states.push_back({e.name + ".momentum_buffer", p, off, e.numel, 0, {e.shape[0], e.shape[1]}});
       off += e.numel;
       continue;
     }
@@ -81,6 +86,10 @@ int32_t dist_attach(NcModel* m, NcComm* comm) {
   build_rank_states(m, *d, comm->rank);
   m->dist = std::move(d);
   return NC_OK;
+}
+
+bool dist_updates(const NcModel* m, int param) {
+  return !m->dist || m->dist->plan.muon_owner(param) == m->comm->rank;
 }
 
 int32_t dist_reduce_grads(NcModel* m) {
@@ -131,6 +140,14 @@ int32_t dist_gather_params(NcModel* m) {
     // the other ranks' rows arrived in fp32 only: their bf16 copy (what the GEMMs read) follows
     NC_CU(m->ctx, nc::cuda::f32_to_bf16(m->wbp(a.param), w, e.numel, m->stream), "f32_to_bf16 (gathered rows)");
   }
+  for (const nc::dist::MuonGroup& gr : m->dist->plan.muon()) {
+    for (int q : gr.params) {
+      const int owner = m->dist->plan.muon_owner(q);
+      NC_DIST_TRY(m->ctx, comm.broadcast(m->wp(q), (size_t)gr.numel(), owner, m->stream));
+      if (owner != r)
+        NC_CU(m->ctx, nc::cuda::f32_to_bf16(m->wbp(q), m->wp(q), gr.numel(), m->stream), "f32_to_bf16 (broadcast matrix)");
+    }
+  }
   return NC_OK;
 }
 
@@ -141,6 +158,7 @@ int32_t dist_attach(NcModel* m, NcComm*) {
   m->build_unsharded_states();
   return NC_OK;
 }
+bool dist_updates(const NcModel*, int) { return true; }
 int32_t dist_reduce_grads(NcModel*) { return NC_OK; }
 int32_t dist_gather_params(NcModel*) { return NC_OK; }
 
