@@ -7,12 +7,13 @@
 // 2.6e-4; the reassociated average moves bf16 roundings, and Adam's first update is ±lr for the few
 // elements whose gradient is near zero, so per-element maxima are not a stable measure). The same bounds
 // reject a run that never averages (rank 0's half of the batch alone: losses off by 6e-3, parameter
-// means by 2e-3 or more), so the test fails when the collectives do nothing.
+// means by 2e-3 or more), so the test fails when the collectives do nothing. And kill -9 of one rank
+// mid-run makes the other fail with a peer/timeout error within the comm timeout, never hang.
 import { assert, assertEquals } from "@std/assert";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { COMPUTE_LIB_ENV } from "../ffi/compute.ts";
-import { denoScript, freePort, run } from "./dist/util.ts";
+import { denoScript, freePort, run, Watched } from "./dist/util.ts";
 import { withTempDir } from "./helpers.ts";
 
 const EMU_LIB = fileURLToPath(new URL("../kernels/build/libnanochat_cuda_emu.so", import.meta.url));
@@ -73,3 +74,29 @@ Deno.test("2 ranks on the emulated cuda backend train like 1 rank with the same 
       `the bounds do not separate: ${JSON.stringify(c)}`,
     );
   }));
+
+Deno.test("kill -9 of one rank on the emulated cuda backend: the other exits non-zero within the comm timeout", async () => {
+  const port = String(freePort());
+  const ranks = [0, 1].map((r) =>
+    new Watched(denoScript("train_steps.ts", "--device", "cuda", "--steps", "100000"), {
+      [COMPUTE_LIB_ENV]: EMU_LIB,
+      OMP_NUM_THREADS: "1",
+      NANOCHAT_COMM_TIMEOUT_MS: "5000",
+      RANK: String(r),
+      WORLD_SIZE: "2",
+      LOCAL_RANK: String(r),
+      LOCAL_WORLD_SIZE: "2",
+      MASTER_ADDR: "127.0.0.1",
+      MASTER_PORT: port,
+    })
+  );
+  await ranks[0].until((lines) => lines.includes("rank 0 step 2"), 60_000);
+  const t0 = performance.now();
+  ranks[1].child.kill("SIGKILL");
+  const r0 = await ranks[0].finish();
+  const seconds = (performance.now() - t0) / 1000;
+  await ranks[1].finish();
+  assert(!r0.status.success, r0.lines.join("\n"));
+  assert(seconds < 8, `rank 0 took ${seconds.toFixed(1)} s to exit`);
+  assert(/peer|timed out|no progress/.test(r0.err), r0.err);
+});

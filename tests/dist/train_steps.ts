@@ -64,6 +64,7 @@ for (let step = 0; step < steps; step++) {
   const loss = Float64Array.of(model.lossStats().lastLoss);
   if (comm) await comm.allReduceSum(loss);
   losses.push(loss[0] / env.worldSize);
+  console.log(`rank ${env.rank} step ${step}`); // progress, for tests that act mid-run
   const gradScale = step < 2 ? Math.min(1, 0.5 / (model.gradNorm() + 1e-6)) : 1;
   await model.optimStep({ lrUnembed: 0.004, lrEmbed: 0.2, lrMatrix: 0.02, muonMomentum: 0.95, gradScale });
 }
