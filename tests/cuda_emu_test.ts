@@ -4,9 +4,10 @@
 // to bf16 there, and 30 training steps of a tiny model track the cpu backend's losses within the bf16
 // bound stated below. CI runs this file, so the whole cuda backend (forward, backward, AdamW, Muon's
 // bf16 Newton-Schulz, the loss statistics) is exercised on every change without a GPU.
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertThrows } from "@std/assert";
 import { fileURLToPath } from "node:url";
 import { COMPUTE_LIB_ENV, computeLibrary } from "../ffi/compute.ts";
+import { UserError } from "../src/common/errors.ts";
 import { ComputeContext, GPT } from "../src/model/mod.ts";
 import { makeTinyTokenizer, runCliProcess, sharedPretrainDir, withTempDir } from "./helpers.ts";
 
@@ -86,9 +87,17 @@ Deno.test("NANOCHAT_COMPUTE_LIB at the emulated cuda build serves --device cuda 
       const model = GPT.create(ctx, tiny, { maxBatch: 1 });
       assertEquals(model.computeDtype, "bf16");
       model.free();
+      // fp32 compute is refused with a message saying what the backend runs
+      assertThrows(
+        () => GPT.create(ctx, tiny, { maxBatch: 1, computeDtype: "f32" }),
+        UserError,
+        "computes in bf16",
+      );
     } finally {
       ctx.destroy();
     }
+    assertThrows(() => ComputeContext.create({ device: "cuda", deviceIndex: 1 }), UserError, "1 device(s)");
+    assertThrows(() => ComputeContext.create({ device: "cpu" }), UserError, "has no cpu device");
   });
 });
 

@@ -1,6 +1,7 @@
 // test_layers.cu — the pointwise and per-row layer kernels against the CPU backend's kernels (ops.h),
 // run in double on the same bf16-representable inputs: embedding, RMSNorm, rotary + QK norm, relu^2,
-// the KV-cache append. Each tolerance is argued next to its check.
+// the KV-cache append, the fp32 -> bf16 copy. Each tolerance is argued next to its check.
+#include <cstring>
 #include <vector>
 
 #include "ops.h"
@@ -217,4 +218,24 @@ NC_TEST(KvCache, AppendPlacesRowsAtTheirPositions) {
   // Past the end of the cache: refused.
   NC_CHECK(cu::kvcache_append(dk.p, dv.p, dq.p, ld, H * D, (H + Hkv) * D, B, T, max_len - 2, max_len, KV, nullptr) ==
            cudaErrorInvalidValue);
+}
+
+// ---- fp32 -> bf16 copies (convert.cu) ------------------------------------------------------------
+NC_TEST(Convert, F32ToBf16RoundsToNearestEven) {
+  const int64_t n = 300007;  // odd, more than one grid-stride pass
+  std::vector<float> x = randn_f32((size_t)n, 18, 3.0);
+  // exact ties (low 16 bits 0x8000) both ways, values that carry into the exponent, large and tiny ones
+  const uint32_t specials[] = {0x3f808000u, 0x3f818000u, 0xbf808000u, 0x3f7fffffu, 0x7f7fffffu, 0x00000001u,
+                               0x80000000u, 0x7f800000u, 0x47800000u};
+  for (size_t i = 0; i < sizeof specials / sizeof specials[0]; i++) std::memcpy(&x[i * 997], &specials[i], 4);
+  DeviceBuffer<float> dx(x);
+  DeviceBuffer<bf16> out((size_t)n);
+  out.poison();
+  NC_REQUIRE_CUDA(cu::f32_to_bf16(out.p, dx.p, n, nullptr));
+  const std::vector<bf16> got = out.download();
+  int64_t bad = 0;
+  for (int64_t i = 0; i < n; i++) bad += bits_of(got[(size_t)i]) != bits_of(__float2bfloat16(x[(size_t)i]));
+  NC_CHECK(bad == 0) << bad << " elements not rounded to nearest even";
+  NC_CHECK(cu::f32_to_bf16(out.p, dx.p, 0, nullptr) == cudaSuccess);
+  NC_CHECK(cu::f32_to_bf16(nullptr, dx.p, n, nullptr) == cudaErrorInvalidValue);
 }
