@@ -1,6 +1,6 @@
 // nccl_comm.cpp — the GPU build's device communicator (see nccl_comm.h): NCCL, loaded at run time from
-// libnccl.so.2 (NANOCHAT_CUDA_LIBS folders first, then the loader's search: the system's NCCL or PyTorch's
-// pip wheel, nvidia/nccl/lib), so the library builds and runs at world_size 1 without it.
+// libnccl.so.2 with cuda_libs.h's search (NANOCHAT_CUDA_LIBS folders, then the loader's: the system's
+// NCCL or PyTorch's pip wheel, nvidia/nccl/lib), so the library builds and runs at world_size 1 without it.
 //   init     rank 0's ncclGetUniqueId travels over the host (Gloo) communicator; every rank then runs
 //            ncclCommInitRankConfig non-blocking and polls ncclCommGetAsyncError until it is ready, or
 //            aborts it after the timeout (a rank that never arrives is kTimeout, not a hang);
@@ -14,13 +14,13 @@
 #include <cuda_runtime.h>
 #include <dlfcn.h>
 
-#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
 
+#include "cuda_libs.h"
 #include "nccl_comm.h"
 
 namespace nc::cu_backend {
@@ -68,27 +68,12 @@ const NcclApi* nccl_api(std::string* error) {
   static std::string why;
   std::call_once(once, [] {
     std::string tried;
-    void* h = nullptr;
-    if (const char* dirs = std::getenv("NANOCHAT_CUDA_LIBS")) {
-      std::string list = dirs;
-      for (size_t start = 0; !h && start <= list.size();) {
-        const size_t end = list.find(':', start);
-        const std::string dir = list.substr(start, end == std::string::npos ? std::string::npos : end - start);
-        if (!dir.empty()) {
-          const std::string path = dir + "/libnccl.so.2";
-          h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-          if (!h) tried += path + ", ";
-        }
-        if (end == std::string::npos) break;
-        start = end + 1;
-      }
-    }
-    if (!h) h = dlopen("libnccl.so.2", RTLD_NOW | RTLD_LOCAL);
+    void* h = nc::cuda::open_runtime_library("libnccl.so.2", &tried);
     if (!h) {
-      const char* e = dlerror();
-      why = "libnccl.so.2 not found (tried " + tried + "the system search: " + (e ? e : "not found") +
-            "); world_size > 1 on the cuda backend needs NCCL: install it (Debian/Ubuntu: libnccl2) or "
-            "`pip install nvidia-nccl-cu13` and put its nvidia/nccl/lib folder in NANOCHAT_CUDA_LIBS";
+      why = "NCCL (libnccl.so.2) could not be loaded; tried " + tried +
+            ". world_size > 1 on the cuda backend needs it: install NCCL 2.14+ (Debian/Ubuntu: libnccl2) or "
+            "`pip install nvidia-nccl-cu13` (PyTorch brings it), and point NANOCHAT_CUDA_LIBS at its "
+            "nvidia/nccl/lib folder";
       return;
     }
     bool all = true;
