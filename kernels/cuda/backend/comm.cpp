@@ -54,9 +54,13 @@ namespace nc::cu_backend {
 int32_t average_grads(NcModel* m) {
   if (!m->comm || !m->comm->impl || m->grads_averaged) return NC_OK;
 #ifdef NC_CUDA_DIST
-  PhaseTimer timer(m, (m->ctx->flags & NC_CONTEXT_PROFILE) ? &m->prof : nullptr, &NcProfile::comm_seconds);
-  NC_DIST_TRY(m->ctx, m->comm->impl->all_reduce(m->g.as<float>(), (size_t)m->n_weights, nc::dist::ReduceOp::kAvg,
-                                                m->stream));
+  NC_TRY(timed_collectives(m, [&]() -> int32_t {
+    NC_DIST_TRY(m->ctx, m->comm->impl->all_reduce(m->g.as<float>(), (size_t)m->n_weights, nc::dist::ReduceOp::kAvg,
+                                                  m->stream));
+    return NC_OK;
+  }));
+  // the caller reads the result next: wait here through the communicator, not with a plain download
+  NC_TRY(sync_stream(m, "cudaStreamSynchronize (gradient average)"));
 #endif
   m->grads_averaged = true;
   return NC_OK;

@@ -204,6 +204,18 @@ int32_t average_grads(NcModel* m);
 // Waits for the model's stream; with a communicator, through it (a collective stuck on a dead peer ends
 // as NC_ERR_PEER_FAILED / NC_ERR_TIMEOUT instead of hanging).
 int32_t sync_stream(NcModel* m, const char* what);
+// Runs `body` (which enqueues collectives); with NC_CONTEXT_PROFILE its time goes to comm_seconds,
+// the stream waited for through sync_stream (PhaseTimer's plain wait would hang on a dead peer).
+template <typename F>
+int32_t timed_collectives(NcModel* m, F&& body) {
+  if (!(m->ctx->flags & NC_CONTEXT_PROFILE)) return body();
+  NC_TRY(sync_stream(m, "cudaStreamSynchronize (before collectives)"));
+  const double t0 = wall_seconds();
+  NC_TRY(body());
+  NC_TRY(sync_stream(m, "cudaStreamSynchronize (after collectives)"));
+  m->prof.comm_seconds += wall_seconds() - t0;
+  return NC_OK;
+}
 // The sharded optimizer (nccl_optim.cpp). dist_attach: the plan and this rank's state table for `comm`
 // (the whole table for none or one rank). Around the step's kernels: dist_reduce_grads hands this rank
 // the averaged gradient of what it updates (nothing when already averaged); dist_gather_params shares

@@ -53,6 +53,7 @@ struct NcclApi {
   ncclResult_t (*CommGetAsyncError)(ncclComm_t, ncclResult_t*);
   ncclResult_t (*CommAbort)(ncclComm_t);
   ncclResult_t (*CommDestroy)(ncclComm_t);
+  ncclResult_t (*CommFinalize)(ncclComm_t);
   ncclResult_t (*AllReduce)(const void*, void*, size_t, ncclDataType_t, ncclRedOp_t, ncclComm_t, cudaStream_t);
   ncclResult_t (*ReduceScatter)(const void*, void*, size_t, ncclDataType_t, ncclRedOp_t, ncclComm_t, cudaStream_t);
   ncclResult_t (*AllGather)(const void*, void*, size_t, ncclDataType_t, ncclComm_t, cudaStream_t);
@@ -89,6 +90,7 @@ const NcclApi* nccl_api(std::string* error) {
     sym(api.CommGetAsyncError, "ncclCommGetAsyncError");
     sym(api.CommAbort, "ncclCommAbort");
     sym(api.CommDestroy, "ncclCommDestroy");
+    sym(api.CommFinalize, "ncclCommFinalize");
     sym(api.AllReduce, "ncclAllReduce");
     sym(api.ReduceScatter, "ncclReduceScatter");
     sym(api.AllGather, "ncclAllGather");
@@ -108,12 +110,21 @@ class NcclComm final : public DeviceComm {
  public:
   NcclComm(const NcclApi* api, std::unique_ptr<nc::dist::Communicator> host, std::chrono::milliseconds timeout)
       : api_(api), host_(std::move(host)), timeout_(timeout) {}
+  // A healthy communicator is finalized (waiting at most the timeout) and destroyed; otherwise aborted.
   ~NcclComm() override {
     if (!comm_) return;
-    if (failed_)
-      api_->CommAbort(comm_);
-    else
+    ncclResult_t state = api_->CommFinalize(comm_);
+    const auto deadline = std::chrono::steady_clock::now() + timeout_;
+    while (state == ncclSuccess || state == ncclInProgress) {
+      if (api_->CommGetAsyncError(comm_, &state) != ncclSuccess) state = ncclSystemError;
+      if (state != ncclInProgress) break;
+      if (std::chrono::steady_clock::now() > deadline) break;
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    if (state == ncclSuccess)
       api_->CommDestroy(comm_);
+    else
+      api_->CommAbort(comm_);
   }
 
   Status init() {
@@ -166,7 +177,7 @@ class NcclComm final : public DeviceComm {
       const cudaError_t e = cudaStreamQuery(as_stream(stream));
       if (e == cudaSuccess) return Status::Ok();
       if (e != cudaErrorNotReady) {
-        failed_ = true;
+        abort();
         return DIST_ERROR(Errc::kInternal, "the compute stream failed under NCCL collectives: %s",
                           cudaGetErrorString(e));
       }
@@ -184,9 +195,16 @@ class NcclComm final : public DeviceComm {
     if (failed_) return DIST_ERROR(Errc::kState, "the NCCL communicator failed earlier; destroy it and restart the job");
     return Status::Ok();
   }
+  // Marks the communicator failed and aborts it now: NCCL kernels waiting on a dead peer then leave the
+  // stream, so later stream waits (profiling, downloads) return instead of hanging.
+  void abort() {
+    failed_ = true;
+    if (comm_) api_->CommAbort(comm_);
+    comm_ = nullptr;
+  }
   Status check(ncclResult_t r, const char* what) {
     if (r == ncclSuccess) return Status::Ok();
-    failed_ = true;
+    abort();
     const Errc code = (r == ncclRemoteError || r == ncclSystemError) ? Errc::kPeerFailed : Errc::kInternal;
     return DIST_ERROR(code, "%s failed on rank %d: %s", what, host_->rank(), api_->GetErrorString(r));
   }
@@ -203,7 +221,7 @@ class NcclComm final : public DeviceComm {
     return Status::Ok();
   }
   Status timed_out(const char* what) {
-    failed_ = true;
+    abort();
     return DIST_ERROR(Errc::kTimeout, "%s on rank %d made no progress within %lld ms (a peer died or hung); the NCCL "
                       "communicator was aborted", what, host_->rank(), (long long)timeout_.count());
   }

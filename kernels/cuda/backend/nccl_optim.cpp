@@ -42,8 +42,6 @@ struct DistOptim {
 
 namespace {
 
-NcProfile* profile_of(NcModel* m) { return (m->ctx->flags & NC_CONTEXT_PROFILE) ? &m->prof : nullptr; }
-
 // This rank's optimizer-state table in parameter order: AdamW rows (a dim-0 slice when sharded) and the
 // momentum buffers of the matrices it owns; every matrix keeps its slot in the arena (see above).
 void build_rank_states(NcModel* m, const DistOptim& d, int rank) {
@@ -65,6 +63,59 @@ void build_rank_states(NcModel* m, const DistOptim& d, int rank) {
     }
   }
   m->n_state_floats = off;
+}
+
+// The averaged gradient of everything this rank updates (see the top of the file).
+int32_t reduce_grads(NcModel* m, DeviceComm& comm, int r) {
+  for (const nc::dist::AdamWShard& a : m->dist->plan.adamw()) {
+    const ParamEntry& e = m->params[(size_t)a.param];
+    float* g = m->gp(a.param);
+    if (a.mode == nc::dist::AdamWMode::kSharded) {
+      const int64_t count = a.rows_per_rank * (e.numel / e.shape[0]);
+      NC_DIST_TRY(m->ctx, comm.reduce_scatter(g, g + a.row_begin(r) * (e.numel / e.shape[0]), (size_t)count,
+                                              nc::dist::ReduceOp::kAvg, m->stream));
+    } else {
+      NC_DIST_TRY(m->ctx, comm.all_reduce(g, (size_t)e.numel, nc::dist::ReduceOp::kAvg, m->stream));
+    }
+  }
+  // the matrices, one all-reduce per run of consecutive parameters in the arena
+  for (size_t p = 0; p < m->params.size();) {
+    if (m->params[p].group != NC_GROUP_MATRIX) {
+      p++;
+      continue;
+    }
+    const int64_t begin = m->params[p].offset;
+    int64_t end = begin;
+    while (p < m->params.size() && m->params[p].group == NC_GROUP_MATRIX && m->params[p].offset == end) {
+      end += m->params[p].numel;
+      p++;
+    }
+    NC_DIST_TRY(m->ctx, comm.all_reduce(m->g.as<float>() + begin, (size_t)(end - begin), nc::dist::ReduceOp::kAvg,
+                                        m->stream));
+  }
+  return NC_OK;
+}
+
+// The updated AdamW slices and owned matrices to every rank.
+int32_t gather_params(NcModel* m, DeviceComm& comm, int r) {
+  for (const nc::dist::AdamWShard& a : m->dist->plan.adamw()) {
+    if (a.mode != nc::dist::AdamWMode::kSharded) continue;
+    const ParamEntry& e = m->params[(size_t)a.param];
+    const int64_t cols = e.numel / e.shape[0], count = a.rows_per_rank * cols;
+    float* w = m->wp(a.param);
+    NC_DIST_TRY(m->ctx, comm.all_gather(w + a.row_begin(r) * cols, w, (size_t)count, m->stream));
+    // the other ranks' rows arrived in fp32 only: their bf16 copy (what the GEMMs read) follows
+    NC_CU(m->ctx, nc::cuda::f32_to_bf16(m->wbp(a.param), w, e.numel, m->stream), "f32_to_bf16 (gathered rows)");
+  }
+  for (const nc::dist::MuonGroup& gr : m->dist->plan.muon()) {
+    for (int q : gr.params) {
+      const int owner = m->dist->plan.muon_owner(q);
+      NC_DIST_TRY(m->ctx, comm.broadcast(m->wp(q), (size_t)gr.numel(), owner, m->stream));
+      if (owner != r)
+        NC_CU(m->ctx, nc::cuda::f32_to_bf16(m->wbp(q), m->wp(q), gr.numel(), m->stream), "f32_to_bf16 (broadcast matrix)");
+    }
+  }
+  return NC_OK;
 }
 
 }  // namespace
@@ -96,59 +147,14 @@ int32_t dist_reduce_grads(NcModel* m) {
   if (!m->dist || m->grads_averaged) return NC_OK;
   DeviceComm& comm = *m->comm->impl;
   const int r = comm.rank();
-  PhaseTimer timer(m, profile_of(m), &NcProfile::comm_seconds);
-  for (const nc::dist::AdamWShard& a : m->dist->plan.adamw()) {
-    const ParamEntry& e = m->params[(size_t)a.param];
-    float* g = m->gp(a.param);
-    if (a.mode == nc::dist::AdamWMode::kSharded) {
-      const int64_t count = a.rows_per_rank * (e.numel / e.shape[0]);
-      NC_DIST_TRY(m->ctx, comm.reduce_scatter(g, g + a.row_begin(r) * (e.numel / e.shape[0]), (size_t)count,
-                                              nc::dist::ReduceOp::kAvg, m->stream));
-    } else {
-      NC_DIST_TRY(m->ctx, comm.all_reduce(g, (size_t)e.numel, nc::dist::ReduceOp::kAvg, m->stream));
-    }
-  }
-  // the matrices, one all-reduce per run of consecutive parameters in the arena
-  for (size_t p = 0; p < m->params.size();) {
-    if (m->params[p].group != NC_GROUP_MATRIX) {
-      p++;
-      continue;
-    }
-    const int64_t begin = m->params[p].offset;
-    int64_t end = begin;
-    while (p < m->params.size() && m->params[p].group == NC_GROUP_MATRIX && m->params[p].offset == end) {
-      end += m->params[p].numel;
-      p++;
-    }
-    NC_DIST_TRY(m->ctx, comm.all_reduce(m->g.as<float>() + begin, (size_t)(end - begin), nc::dist::ReduceOp::kAvg,
-                                        m->stream));
-  }
-  return NC_OK;
+  return timed_collectives(m, [&]() -> int32_t { return reduce_grads(m, comm, r); });
 }
 
 int32_t dist_gather_params(NcModel* m) {
   if (!m->dist) return NC_OK;
   DeviceComm& comm = *m->comm->impl;
   const int r = comm.rank();
-  PhaseTimer timer(m, profile_of(m), &NcProfile::comm_seconds);
-  for (const nc::dist::AdamWShard& a : m->dist->plan.adamw()) {
-    if (a.mode != nc::dist::AdamWMode::kSharded) continue;
-    const ParamEntry& e = m->params[(size_t)a.param];
-    const int64_t cols = e.numel / e.shape[0], count = a.rows_per_rank * cols;
-    float* w = m->wp(a.param);
-    NC_DIST_TRY(m->ctx, comm.all_gather(w + a.row_begin(r) * cols, w, (size_t)count, m->stream));
-    // the other ranks' rows arrived in fp32 only: their bf16 copy (what the GEMMs read) follows
-    NC_CU(m->ctx, nc::cuda::f32_to_bf16(m->wbp(a.param), w, e.numel, m->stream), "f32_to_bf16 (gathered rows)");
-  }
-  for (const nc::dist::MuonGroup& gr : m->dist->plan.muon()) {
-    for (int q : gr.params) {
-      const int owner = m->dist->plan.muon_owner(q);
-      NC_DIST_TRY(m->ctx, comm.broadcast(m->wp(q), (size_t)gr.numel(), owner, m->stream));
-      if (owner != r)
-        NC_CU(m->ctx, nc::cuda::f32_to_bf16(m->wbp(q), m->wp(q), gr.numel(), m->stream), "f32_to_bf16 (broadcast matrix)");
-    }
-  }
-  return NC_OK;
+  return timed_collectives(m, [&]() -> int32_t { return gather_params(m, comm, r); });
 }
 
 #else  // a build without kernels/dist: nc_comm_create refuses world_size > 1, so nothing is sharded
