@@ -9,8 +9,8 @@
 //             kernels/emu/nccl_emu.cpp under the emulator: Gloo after draining the stream);
 //   host      the double reductions (metrics, stop flags) and the barrier go over Gloo.
 // The optimizer step over it is nccl_optim.cpp's: DistAdamW sharded per kernels/dist/shard_plan.h
-// (reduce-scatter, this rank's state rows, all-gather) and DistMuon (each owner orthogonalizes its
-// matrices and broadcasts them; gradients all-reduced, see there for what is not yet split).
+// (reduce-scatter, this rank's state rows, all-gather) and DistMuon (stacked reduce-scatter, owners
+// orthogonalize their matrices, all-gather).
 #include <cstring>
 #include <memory>
 #include <random>

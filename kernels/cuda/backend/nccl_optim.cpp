@@ -5,19 +5,20 @@
 //              lists just them, offset and full size per NcParamInfo), updates them, and the updated
 //              rows are all-gathered (fp32), then the bf16 copy refreshed. Small or indivisible AdamW
 //              parameters are all-reduced and updated whole on every rank.
-//   DistMuon   each matrix has one owner (the plan's block-cyclic owners): the matrices' gradients are
-//              all-reduced (average; one call per contiguous run of matrices in the arena — twice the
-//              bytes of the plan's stacked reduce-scatter, which muon.cu's offset scheme cannot read),
-//              each rank runs momentum + Newton-Schulz on the matrices it owns only (optimizer.cpp
-//              batches just those), its state table lists just their momentum buffers, and every owner
-//              broadcasts its updated matrices (fp32; the bf16 copy refreshed). The state arena keeps a
-//              slot for every matrix at one distance from its weights (muon.cu reads buffers through the
-//              weights' offsets), so the momentum of matrices owned elsewhere is allocated but unused:
-//              DistMuon's compute is split W ways, its memory not yet.
+//   DistMuon   the matrices of one shape travel as one stacked buffer [W*S, rows, cols] whose slot (r, j)
+//              holds matrix j*W + r (the plan's block-cyclic owners): reduce-scatter (average) hands each
+//              owner its averaged gradients (copied back into the gradient arena, where muon.cu reads
+//              them), the owner runs momentum + Newton-Schulz on its matrices only (optimizer.cpp
+//              batches just those) and lists only their momentum buffers in its state table, writes its
+//              new matrices into its chunk, and the chunks are all-gathered (fp32; bf16 copy refreshed).
+//              The state arena keeps a slot for every matrix at one distance from its weights (muon.cu
+//              reads buffers through the weights' offsets), so the momentum of matrices owned elsewhere
+//              is allocated but unused: DistMuon's compute and traffic are nanochat's, its memory not yet.
 // When nc_model_grad_norm ran first (clipping on the global norm) the whole gradient is already averaged
 // in place, so no reduction runs and every rank reads its slices from its local copy. Every rank issues
-// the same collectives in the same order (AdamW parameters in table order, then the matrix runs), all on
-// the model's stream.
+// the same collectives in the same order (AdamW parameters in table order, then the Muon groups in plan
+// order), all on the model's stream.
+#include <algorithm>
 #include <memory>
 #include <vector>
 
@@ -38,6 +39,7 @@ namespace nc::cu_backend {
 struct DistOptim {
   nc::dist::ShardPlan plan;
   std::vector<int> adamw_of_param;  // index into plan.adamw(), or -1 (a Muon matrix)
+  DevMem stack;                     // the largest Muon group's stacked buffer [W*S, rows, cols] (fp32)
 };
 
 namespace {
@@ -65,6 +67,17 @@ void build_rank_states(NcModel* m, const DistOptim& d, int rank) {
   m->n_state_floats = off;
 }
 
+// Slot `slot` [n] of a Muon stack: parameter q's gradient (grad) or weights, or zeros for padding (q < 0).
+int32_t copy_slot(NcModel* m, float* slot, int q, int64_t n, bool grad) {
+  if (q < 0) {
+    NC_CU(m->ctx, cudaMemsetAsync(slot, 0, sizeof(float) * (size_t)n, m->stream), "cudaMemsetAsync (Muon padding)");
+    return NC_OK;
+  }
+  NC_CU(m->ctx, cudaMemcpyAsync(slot, grad ? m->gp(q) : m->wp(q), sizeof(float) * (size_t)n, cudaMemcpyDeviceToDevice,
+                                m->stream), "cudaMemcpyAsync (Muon stack)");
+  return NC_OK;
+}
+
 // The averaged gradient of everything this rank updates (see the top of the file).
 int32_t reduce_grads(NcModel* m, DeviceComm& comm, int r) {
   for (const nc::dist::AdamWShard& a : m->dist->plan.adamw()) {
@@ -78,20 +91,23 @@ int32_t reduce_grads(NcModel* m, DeviceComm& comm, int r) {
       NC_DIST_TRY(m->ctx, comm.all_reduce(g, (size_t)e.numel, nc::dist::ReduceOp::kAvg, m->stream));
     }
   }
-  // the matrices, one all-reduce per run of consecutive parameters in the arena
-  for (size_t p = 0; p < m->params.size();) {
-    if (m->params[p].group != NC_GROUP_MATRIX) {
-      p++;
-      continue;
+  // DistMuon: each group stacked, reduce-scattered, this rank's chunk back into its matrices' gradients
+  const DistOptim& d = *m->dist;
+  const int W = comm.world_size();
+  for (int gi = 0; gi < (int)d.plan.muon().size(); gi++) {
+    const nc::dist::MuonGroup& gr = d.plan.muon()[(size_t)gi];
+    const int64_t S = gr.slots_per_rank, n = gr.numel();
+    float* stack = d.stack.as<float>();
+    float* chunk = stack + r * S * n;
+    for (int rr = 0; rr < W; rr++)
+      for (int64_t j = 0; j < S; j++) NC_TRY(copy_slot(m, stack + (rr * S + j) * n, d.plan.muon_slot_param(gi, rr, j), n, true));
+    NC_DIST_TRY(m->ctx, comm.reduce_scatter(stack, chunk, (size_t)(S * n), nc::dist::ReduceOp::kAvg, m->stream));
+    for (int64_t j = 0; j < S; j++) {
+      const int q = d.plan.muon_slot_param(gi, r, j);
+      if (q >= 0)
+        NC_CU(m->ctx, cudaMemcpyAsync(m->gp(q), chunk + j * n, sizeof(float) * (size_t)n, cudaMemcpyDeviceToDevice,
+                                      m->stream), "cudaMemcpyAsync (reduced Muon gradient)");
     }
-    const int64_t begin = m->params[p].offset;
-    int64_t end = begin;
-    while (p < m->params.size() && m->params[p].group == NC_GROUP_MATRIX && m->params[p].offset == end) {
-      end += m->params[p].numel;
-      p++;
-    }
-    NC_DIST_TRY(m->ctx, comm.all_reduce(m->g.as<float>() + begin, (size_t)(end - begin), nc::dist::ReduceOp::kAvg,
-                                        m->stream));
   }
   return NC_OK;
 }
@@ -107,15 +123,38 @@ int32_t gather_params(NcModel* m, DeviceComm& comm, int r) {
     // the other ranks' rows arrived in fp32 only: their bf16 copy (what the GEMMs read) follows
     NC_CU(m->ctx, nc::cuda::f32_to_bf16(m->wbp(a.param), w, e.numel, m->stream), "f32_to_bf16 (gathered rows)");
   }
-  for (const nc::dist::MuonGroup& gr : m->dist->plan.muon()) {
-    for (int q : gr.params) {
-      const int owner = m->dist->plan.muon_owner(q);
-      NC_DIST_TRY(m->ctx, comm.broadcast(m->wp(q), (size_t)gr.numel(), owner, m->stream));
-      if (owner != r)
-        NC_CU(m->ctx, nc::cuda::f32_to_bf16(m->wbp(q), m->wp(q), gr.numel(), m->stream), "f32_to_bf16 (broadcast matrix)");
+  // DistMuon: this rank's new matrices into its chunk, the chunks all-gathered, the others' copied out
+  const DistOptim& d = *m->dist;
+  const int W = comm.world_size();
+  for (int gi = 0; gi < (int)d.plan.muon().size(); gi++) {
+    const nc::dist::MuonGroup& gr = d.plan.muon()[(size_t)gi];
+    const int64_t S = gr.slots_per_rank, n = gr.numel();
+    float* stack = d.stack.as<float>();
+    float* chunk = stack + r * S * n;
+    for (int64_t j = 0; j < S; j++) NC_TRY(copy_slot(m, chunk + j * n, d.plan.muon_slot_param(gi, r, j), n, false));
+    NC_DIST_TRY(m->ctx, comm.all_gather(chunk, stack, (size_t)(S * n), m->stream));
+    for (int rr = 0; rr < W; rr++) {
+      if (rr == r) continue;
+      for (int64_t j = 0; j < S; j++) {
+        const int q = d.plan.muon_slot_param(gi, rr, j);
+        if (q < 0) continue;
+        NC_CU(m->ctx, cudaMemcpyAsync(m->wp(q), stack + (rr * S + j) * n, sizeof(float) * (size_t)n,
+                                      cudaMemcpyDeviceToDevice, m->stream), "cudaMemcpyAsync (gathered Muon matrix)");
+        NC_CU(m->ctx, nc::cuda::f32_to_bf16(m->wbp(q), m->wp(q), n, m->stream), "f32_to_bf16 (gathered matrix)");
+      }
     }
   }
   return NC_OK;
+}
+
+// The Muon stack, sized for the largest group, allocated at the first step.
+int32_t ensure_stack(NcModel* m) {
+  DistOptim& d = *m->dist;
+  if (d.stack.p) return NC_OK;
+  int64_t floats = 0;
+  for (const nc::dist::MuonGroup& gr : d.plan.muon())
+    floats = std::max(floats, (int64_t)d.plan.world_size() * gr.slots_per_rank * gr.numel());
+  return dev_alloc(m->ctx, d.stack, sizeof(float) * (size_t)floats, false, "the Muon gather buffer");
 }
 
 }  // namespace
@@ -145,6 +184,7 @@ bool dist_updates(const NcModel* m, int param) {
 
 int32_t dist_reduce_grads(NcModel* m) {
   if (!m->dist || m->grads_averaged) return NC_OK;
+  NC_TRY(ensure_stack(m));
   DeviceComm& comm = *m->comm->impl;
   const int r = comm.rank();
   return timed_collectives(m, [&]() -> int32_t { return reduce_grads(m, comm, r); });
@@ -152,6 +192,7 @@ int32_t dist_reduce_grads(NcModel* m) {
 
 int32_t dist_gather_params(NcModel* m) {
   if (!m->dist) return NC_OK;
+  NC_TRY(ensure_stack(m));
   DeviceComm& comm = *m->comm->impl;
   const int r = comm.rank();
   return timed_collectives(m, [&]() -> int32_t { return gather_params(m, comm, r); });
