@@ -8,13 +8,15 @@
 // elements whose gradient is near zero, so per-element maxima are not a stable measure). The same bounds
 // reject a run that never averages (rank 0's half of the batch alone: losses off by 6e-3, parameter
 // means by 2e-3 or more), so the test fails when the collectives do nothing. And kill -9 of one rank
-// mid-run makes the other fail with a peer/timeout error within the comm timeout, never hang.
-import { assert, assertEquals } from "@std/assert";
+// mid-run makes the other fail with a peer/timeout error within the comm timeout, never hang; and
+// `train base --device cuda` on 2 ranks saves one optimizer shard per rank and resumes exactly.
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { COMPUTE_LIB_ENV } from "../ffi/compute.ts";
 import { denoScript, freePort, run, Watched } from "./dist/util.ts";
-import { withTempDir } from "./helpers.ts";
+import { listCheckpoints } from "../src/checkpoint/checkpoint.ts";
+import { makeTinyTokenizer, runCliProcess, sharedPretrainDir, withTempDir } from "./helpers.ts";
 
 const EMU_LIB = fileURLToPath(new URL("../kernels/build/libnanochat_cuda_emu.so", import.meta.url));
 const LOSS_TOL = 1e-4; // absolute, per step
@@ -99,4 +101,46 @@ Deno.test("kill -9 of one rank on the emulated cuda backend: the other exits non
   assert(!r0.status.success, r0.lines.join("\n"));
   assert(seconds < 8, `rank 0 took ${seconds.toFixed(1)} s to exit`);
   assert(/peer|timed out|no progress/.test(r0.err), r0.err);
+});
+
+const SHARED = sharedPretrainDir();
+
+Deno.test({
+  name: "train base --device cuda on 2 emulated ranks: one optimizer shard per rank, exact resume",
+  ignore: SHARED === null,
+  fn: () =>
+    withTempDir(async (base) => {
+      await makeTinyTokenizer(base, SHARED!, 300_000);
+      const train = (...extra: string[]) =>
+        runCliProcess([
+          "--base-dir",
+          base,
+          ..."train base --depth 2 --max-seq-len 64 --device-batch-size 2 --total-batch-size 256".split(" "),
+          ..."--sample-every -1 --eval-every -1 --threads 1 --device cuda --num-iterations 5".split(" "),
+          "--data-dir",
+          SHARED!,
+          "--nproc-per-node",
+          "2",
+          "--master-port",
+          String(freePort()),
+          ...extra,
+        ], { env: { [COMPUTE_LIB_ENV]: EMU_LIB } });
+      const losses = (out: string) =>
+        [...out.matchAll(/^step (\d+)\/\d+ .*\| loss: ([\d.]+) \|/gm)].map((m) => m[2]);
+      const full = await train("--model-tag", "full");
+      assertEquals(full.code, 0, full.err);
+      assertStringIncludes(full.out, "cuda_emu backend");
+      assertStringIncludes(full.out, "2 ranks");
+      const ckpts = await listCheckpoints(join(base, "base_checkpoints", "full"));
+      assertEquals(ckpts.map((c) => c.optimPaths.map((p) => p.split("/").pop())), [[
+        "optim_000005_rank0.safetensors",
+        "optim_000005_rank1.safetensors",
+      ]]);
+      const first = await train("--model-tag", "split", "--stop-after", "3");
+      assertEquals(first.code, 0, first.err);
+      const second = await train("--model-tag", "split", "--resume");
+      assertEquals(second.code, 0, second.err);
+      assertEquals([...losses(first.out), ...losses(second.out)], losses(full.out));
+      assertEquals(losses(full.out).length, 5);
+    }),
 });
