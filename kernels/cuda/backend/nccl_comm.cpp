@@ -192,7 +192,8 @@ class NcclComm final : public DeviceComm {
   static ncclRedOp_t op_of(ReduceOp op) { return op == ReduceOp::kAvg ? ncclAvg : ncclSum; }
 
   Status usable() const {
-    if (failed_) return DIST_ERROR(Errc::kState, "the NCCL communicator failed earlier; destroy it and restart the job");
+    if (failed_)
+      return DIST_ERROR(Errc::kState, "the NCCL communicator failed earlier; destroy it and restart the job");
     return Status::Ok();
   }
   // Marks the communicator failed and aborts it now: NCCL kernels waiting on a dead peer then leave the

@@ -100,7 +100,8 @@ int32_t reduce_grads(NcModel* m, DeviceComm& comm, int r) {
     float* stack = d.stack.as<float>();
     float* chunk = stack + r * S * n;
     for (int rr = 0; rr < W; rr++)
-      for (int64_t j = 0; j < S; j++) NC_TRY(copy_slot(m, stack + (rr * S + j) * n, d.plan.muon_slot_param(gi, rr, j), n, true));
+      for (int64_t j = 0; j < S; j++)
+        NC_TRY(copy_slot(m, stack + (rr * S + j) * n, d.plan.muon_slot_param(gi, rr, j), n, true));
     NC_DIST_TRY(m->ctx, comm.reduce_scatter(stack, chunk, (size_t)(S * n), nc::dist::ReduceOp::kAvg, m->stream));
     for (int64_t j = 0; j < S; j++) {
       const int q = d.plan.muon_slot_param(gi, r, j);
