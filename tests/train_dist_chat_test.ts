@@ -148,6 +148,9 @@ Deno.test({
       const meta = JSON.parse(await Deno.readTextFile(ckpts[0].metaPath));
       assertEquals(meta.worldSize, 2);
       assertEquals(meta.loaderStates.length, 2);
+      // each rank's own stream of conversations, at its own place
+      const [s0, s1] = meta.loaderStates.map((x: unknown) => JSON.stringify(x));
+      assert(s0 !== s1, `both ranks at ${s0}`);
       assertStringIncludes(
         await Deno.readTextFile(join(base, "report", "midtraining.md")),
         "DDP world size: 2",
