@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { parquetReadObjects } from "hyparquet";
 import { compressors } from "hyparquet-compressors";
 import { UserError } from "../src/common/errors.ts";
-import { writeFileAtomic } from "../src/common/fs.ts";
+import { withFileLock, writeFileAtomic } from "../src/common/fs.ts";
 import { downloadOneFile, isCompleteParquet } from "../src/data/download.ts";
 import { TASK_DATA_ENV, type TaskDataOptions } from "./source.ts";
 
@@ -33,13 +33,25 @@ export async function loadHubRows(s: HubSplit, opts: TaskDataOptions): Promise<R
   if (!opts.baseDir) throw new Error("loading a hub dataset needs a base dir");
   const dir = hubCacheDir(opts.baseDir, s);
   const manifestPath = join(dir, "manifest.json");
-  let files: string[];
-  try {
-    files = JSON.parse(await Deno.readTextFile(manifestPath));
-  } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) throw err;
-    files = await downloadSplit(s, dir, opts);
-    await writeFileAtomic(manifestPath, JSON.stringify(files));
+  const manifest = async (): Promise<string[] | null> => {
+    try {
+      return JSON.parse(await Deno.readTextFile(manifestPath));
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return null;
+      throw err;
+    }
+  };
+  let files = await manifest();
+  if (files === null) {
+    // processes loading the same split at once (the ranks of a data-parallel run) download it once
+    await Deno.mkdir(dir, { recursive: true });
+    files = await withFileLock(join(dir, ".download.lock"), async () => {
+      const done = await manifest();
+      if (done !== null) return done;
+      const got = await downloadSplit(s, dir, opts);
+      await writeFileAtomic(manifestPath, JSON.stringify(got));
+      return got;
+    });
   }
   const rows: Record<string, unknown>[] = [];
   for (const f of files) {

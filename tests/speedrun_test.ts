@@ -2,10 +2,11 @@
 // shared offline data: every stage runs, the report card has the summary table for BASE, MID and SFT, a
 // rerun skips what its artifacts show is done, --from redoes a stage and what follows, and a missing
 // artifact in the middle redoes from there.
-import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
+import { UserError } from "../src/common/errors.ts";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { speedrun, type SpeedrunStage } from "../speedrun.ts";
+import { speedrun, type SpeedrunStage, stagesToRun } from "../speedrun.ts";
 import { SPEEDRUN_PRESETS, type SpeedrunPreset } from "../src/train/stage_defaults.ts";
 import { runCliCaptured, withTempDir } from "./helpers.ts";
 
@@ -53,16 +54,25 @@ const REDUCED: SpeedrunPreset = {
     evalMetricsEvery: 6,
     evalMetricsMaxProblems: 4,
   },
+  rl: {
+    deviceBatchSize: 2,
+    examplesPerStep: 2,
+    numSamples: 2,
+    maxNewTokens: 8,
+    numSteps: 2,
+    evalEvery: 2,
+    evalExamples: 2,
+  },
   chatEval: { maxProblems: 2, maxNewTokens: 8, batchSize: 4 },
 };
 
-async function run(base: string, from?: SpeedrunStage) {
+async function run(base: string, from?: SpeedrunStage, rl = false) {
   const logs: string[] = [];
   const result = await speedrun({
     baseDir: base,
     preset: REDUCED,
     dataDir: SHARED,
-    rl: false,
+    rl,
     from,
     device: "cpu",
     threads: 0,
@@ -115,5 +125,29 @@ Deno.test({
       Deno.removeSync(join(base, "report", "chat-evaluation-mid.md"));
       const redo = await run(base);
       assertEquals(redo.ran, ["mid-eval", "sft", "sft-eval", "report"]);
+
+      // --rl on a finished run adds only RL, its GSM8K evaluation, and the report
+      const withRl = await run(base, undefined, true);
+      assertEquals(withRl.ran, ["rl", "rl-eval", "report"], withRl.logs);
+      const rlRow = Deno.readTextFileSync(join(base, "report", "report.md")).split("\n")
+        .find((l) => l.startsWith("| GSM8K "))!;
+      assert(/^-?\d(\.\d{4})?$/.test(rlRow.split("|").map((c) => c.trim())[5]), rlRow);
     }),
+});
+
+Deno.test("speedrun plan: a stage is done only when its artifact is newer than the one before it", async () => {
+  const stage = (name: SpeedrunStage, at: number | null) => ({
+    name,
+    title: name,
+    args: [name],
+    doneAt: () => Promise.resolve(at),
+  });
+  const plan = [stage("data", 0), stage("tokenizer", 10), stage("tokenizer-eval", 20), stage("base", 15)];
+  // base's checkpoint is older than the tokenizer evaluation: base is redone
+  assertEquals(await stagesToRun([...plan, stage("report", null)]), [false, false, false, true, true]);
+  assertEquals(await stagesToRun([plan[0], plan[1], plan[2]]), [false, false, false]);
+  // a missing artifact redoes everything from there, even newer ones after it
+  assertEquals(await stagesToRun([plan[0], stage("tokenizer", null), plan[2]]), [false, true, true]);
+  assertEquals(await stagesToRun(plan.slice(0, 3), "tokenizer-eval"), [false, false, true]);
+  await assertRejects(() => stagesToRun(plan, "rl"), UserError, "add --rl");
 });

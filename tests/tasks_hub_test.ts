@@ -183,3 +183,15 @@ Deno.test("hub download: a failing listing or shard is a clear error and leaves 
     await assertRejects(() => Deno.stat(join(dir, "manifest.json")), Deno.errors.NotFound);
   });
 });
+
+Deno.test("hub download: loads of one split at once (the ranks of a data-parallel run) download it once", async () => {
+  const shards = [gsmShard(0, 30), gsmShard(30, 50)];
+  await withHub({ "openai/gsm8k/main/test": shards }, async (hub, base) => {
+    const [a, b] = await Promise.all([
+      GSM8K.load({ split: "test", baseDir: base, quiet: true }),
+      GSM8K.load({ split: "test", baseDir: base, quiet: true }),
+    ]);
+    assertEquals([a.size, b.size], [50, 50]);
+    assertEquals(hub.requests.length, 3); // one listing, two shards
+  });
+});

@@ -10,7 +10,9 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { zipSync } from "fflate";
 import { listCheckpoints } from "../src/checkpoint/checkpoint.ts";
+import { EVAL_BUNDLE_URL_ENV } from "../src/eval/core_bundle.ts";
 import { denoScript, freePort, run } from "./dist/util.ts";
 import {
   makeTinyBaseCheckpoint,
@@ -134,7 +136,7 @@ Deno.test({
   fn: () =>
     withTempDir(async (base) => {
       await makeTinyTokenizer(base, SHARED!, 300_000);
-      const flags = ["--num-iterations", "6"];
+      const flags = ["--num-iterations", "6", "--eval-every", "3", "--eval-tokens", "1024"];
       const full = await train2(base, [...flags, "--model-tag", "full"]);
       assertEquals(full.code, 0, full.err);
       assertStringIncludes(full.out, "2 ranks");
@@ -154,6 +156,10 @@ Deno.test({
       const resumed = stepLosses(second.out);
       assertEquals([...resumed.keys()], [3, 4, 5]);
       for (const [step, loss] of resumed) assertEquals(loss, fullLosses.get(step), `step ${step}`);
+      // validation bpb over the ranks (both read the one-row-group val split), the same after the resume
+      const finalBpb = (out: string) => /step 00006 \| validation bpb: ([\d.]+)/.exec(out)?.[1];
+      assert(finalBpb(full.out) !== undefined, full.out);
+      assertEquals(finalBpb(second.out), finalBpb(full.out));
 
       const single = await runCliProcess([
         "--base-dir",
@@ -292,7 +298,7 @@ Deno.test({
 const BUNDLE = sharedEvalBundleDir();
 
 Deno.test({
-  name: "eval base on 2 ranks: CORE splits the examples over the ranks and gives 1 rank's answers",
+  name: "eval base on 2 ranks: CORE and bpb split their work over the ranks and give 1 rank's results",
   ignore: SHARED === null || BUNDLE === null,
   fn: () =>
     withTempDir(async (base) => {
@@ -305,6 +311,11 @@ Deno.test({
           "eval",
           "base",
           "--core",
+          "--bpb",
+          "--split-tokens",
+          "4096",
+          "--data-dir",
+          SHARED!,
           "--max-per-task",
           "12",
           "--eval-bundle",
@@ -324,6 +335,14 @@ Deno.test({
       const two = await evalBase(["--nproc-per-node", "2", "--master-port", String(freePort())]);
       assertEquals(two.correct, one.correct);
       assertEquals(two.out.match(/CORE metric:/g)?.length, 1, two.out); // rank 0 alone prints
+      // the same batches, forwarded half by each rank: fp32 sums in another order
+      for (const split of ["train", "val"]) {
+        const bpb = (out: string) => Number(new RegExp(`${split} bpb ([\\d.]+)`).exec(out)?.[1]);
+        assert(
+          bpb(one.out) > 0 && Math.abs(bpb(two.out) - bpb(one.out)) <= 1e-5,
+          `${split}: ${two.out} vs ${one.out}`,
+        );
+      }
     }),
 });
 
@@ -388,4 +407,53 @@ Deno.test("a command that does not split its work refuses --nproc-per-node and a
   });
   assertEquals(ranked.code, 1);
   assertStringIncludes(ranked.err, "a rank of a multi-process job: `chat` runs as one process");
+});
+
+Deno.test({
+  name: "eval base --core on 2 ranks with no bundle yet: one rank downloads it, both use it",
+  ignore: SHARED === null,
+  fn: () =>
+    withTempDir(async (base) => {
+      await makeTinyBaseCheckpoint(base, SHARED!);
+      const enc = new TextEncoder();
+      const rows = Array.from({ length: 12 }, (_, i) =>
+        JSON.stringify({ query: `Q${i}?`, choices: ["yes", "no"], gold: i % 2 }));
+      const zip = zipSync({
+        "eval_bundle/core.yaml": enc.encode(
+          "icl_tasks:\n- label: copa\n  dataset_uri: x/copa.jsonl\n  num_fewshot: [0]\n  icl_task_type: multiple_choice\n",
+        ),
+        "eval_bundle/eval_meta_data.csv": enc.encode("Eval Task,Random baseline\ncopa,50\n"),
+        "eval_bundle/eval_data/x/copa.jsonl": enc.encode(rows.join("\n") + "\n"),
+      });
+      let served = 0;
+      const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, () => {
+        served++;
+        return new Response(zip);
+      });
+      try {
+        const res = await runCliProcess(
+          [
+            "--base-dir",
+            base,
+            "eval",
+            "base",
+            "--core",
+            "--nproc-per-node",
+            "2",
+            "--master-port",
+            String(freePort()),
+          ],
+          {
+            env: {
+              [EVAL_BUNDLE_URL_ENV]: `http://127.0.0.1:${(server.addr as Deno.NetAddr).port}/eval_bundle.zip`,
+            },
+          },
+        );
+        assertEquals(res.code, 0, res.err + res.out);
+        assertStringIncludes(res.out, "copa (0-shot, multiple_choice, 12 examples)");
+        assertEquals(served, 1);
+      } finally {
+        await server.shutdown();
+      }
+    }),
 });

@@ -23,6 +23,7 @@ import { makeTinyTokenizer, runCliProcess, sharedPretrainDir, withTempDir } from
 import { Rng } from "./rng.ts";
 import { rolloutSeed, trainingPasses } from "../src/train/rl_rollout.ts";
 import { planSpeedrun } from "../speedrun.ts";
+import { freePort } from "./dist/util.ts";
 
 const SHARED = sharedPretrainDir();
 const SEQ_LEN = 48;
@@ -390,5 +391,140 @@ Deno.test({
       const again = await runCliProcess(["--base-dir", base, ...args]);
       assertEquals(again.code, 0, again.err + again.out);
       assertStringIncludes(again.out, "resumed from");
+    }),
+});
+
+Deno.test({
+  name:
+    "train rl on --device cuda (the emulated CUDA backend): bf16 rollouts and weighted backward, reward rises",
+  ignore: SHARED === null,
+  fn: () =>
+    withTempDir(async (base) => {
+      const data = await setup(base);
+      // the CUDA backend's sources built for the CPU emulator (kernels/emu), as tests/cuda_emu_test.ts uses it
+      const emu = fileURLToPath(new URL("../kernels/build/libnanochat_cuda_emu.so", import.meta.url));
+      const res = await runCliProcess(
+        ["--base-dir", base, ...TINY, "--task-data-dir", data, "--device", "cuda", "--init-lr-frac", "1"]
+          .concat(["--eval-every", "-1", "--stop-after", "6"]),
+        { env: { NANOCHAT_COMPUTE_LIB: emu } },
+      );
+      assertEquals(res.code, 0, res.err + res.out);
+      assertStringIncludes(res.out, "bf16 compute");
+      const r = [...rewards(res.out).values()];
+      assertEquals(r.length, 6, res.out);
+      assert(
+        mean(r.slice(3)) > r[0] + 0.3,
+        `the mean reward should rise on the cuda backend: ${r.join(" ")}`,
+      );
+    }),
+});
+
+Deno.test({
+  name:
+    "train rl on 2 ranks trains like 1 rank (same losses and rewards), one optimizer shard per rank, resumes",
+  ignore: SHARED === null,
+  fn: () =>
+    withTempDir(async (base) => {
+      const data = await setup(base);
+      // each rank samples and trains on half of the step's 4 problems; the library averages the gradients,
+      // so the update only reassociates the 1-rank sum: losses agree to fp32 rounding, rewards exactly
+      const flags = [
+        ...TINY,
+        "--task-data-dir",
+        data,
+        "--init-lr-frac",
+        "1",
+        "--eval-every",
+        "2",
+        "--threads",
+        "1",
+      ];
+      const one = async (extra: string[]) => {
+        const res = await runCliProcess(["--base-dir", base, ...flags, "--model-tag", "one", ...extra]);
+        assertEquals(res.code, 0, res.err + res.out);
+        return res.out;
+      };
+      const two = async (extra: string[]) => {
+        const port = String(freePort());
+        const res = await runCliProcess(
+          ["--base-dir", base, ...flags, "--model-tag", "two", "--nproc-per-node", "2", "--master-port", port]
+            .concat(extra),
+        );
+        assertEquals(res.code, 0, res.err + res.out);
+        return res.out;
+      };
+      const same = (a: string, b: string, steps: number[]) => {
+        const [la, lb] = [losses(a), losses(b)];
+        assertEquals([...la.keys()], steps);
+        assertEquals([...lb.keys()], steps);
+        for (const s of steps) {
+          const [x, y] = [Number(la.get(s)), Number(lb.get(s))];
+          assert(Math.abs(x - y) <= 1e-5 * Math.abs(x) + 1e-7, `step ${s}: loss ${x} on 1 rank, ${y} on 2`);
+        }
+        assertEquals(rewards(b), rewards(a));
+        assertEquals(a.match(/^step \d+ \| pass@1.*$/gm), b.match(/^step \d+ \| pass@1.*$/gm));
+      };
+      const [a1, b1] = [await one(["--stop-after", "3"]), await two(["--stop-after", "3"])];
+      assertStringIncludes(b1, "2 ranks");
+      same(a1, b1, [0, 1, 2]);
+      const [ckpt] = await listCheckpoints(checkpointDir(base, "rl", "two"));
+      assertEquals(ckpt.optimPaths.length, 2);
+      const [a2, b2] = [
+        await one(["--stop-after", "5", "--resume"]),
+        await two(["--stop-after", "5", "--resume"]),
+      ];
+      assertStringIncludes(b2, "resumed from");
+      same(a2, b2, [3, 4]);
+    }),
+});
+
+Deno.test({
+  name: "train rl on 2 ranks: SIGTERM to one rank stops both after the same step, saved, exit 0",
+  ignore: SHARED === null || Deno.build.os === "windows",
+  fn: () =>
+    withTempDir(async (base) => {
+      const data = await setup(base);
+      const main = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
+      const port = String(freePort());
+      // two ranks as torchrun starts them (its environment variables), so one of them can be signalled
+      const ranks = [0, 1].map((r) =>
+        new Deno.Command(Deno.execPath(), {
+          args: ["run", "-A", main, "--base-dir", base, ...TINY, "--task-data-dir", data, "--threads", "1"]
+            .concat(["--num-steps", "2000", "--eval-every", "-1"]),
+          env: {
+            NO_COLOR: "1",
+            RANK: String(r),
+            WORLD_SIZE: "2",
+            LOCAL_RANK: String(r),
+            LOCAL_WORLD_SIZE: "2",
+            MASTER_ADDR: "127.0.0.1",
+            MASTER_PORT: port,
+          },
+          stdout: "piped",
+          stderr: "piped",
+        }).spawn()
+      );
+      let out = "";
+      const reader = ranks[0].stdout.pipeThrough(new TextDecoderStream()).getReader();
+      while (!/^step 00002\//m.test(out)) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        out += value;
+      }
+      ranks[1].kill("SIGTERM");
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        out += value;
+      }
+      const [s0, s1] = await Promise.all(ranks.map((c) => c.status));
+      await ranks[0].stderr.cancel();
+      const rest = await ranks[1].output();
+      assertEquals([s0.code, s1.code], [0, 0], out + new TextDecoder().decode(rest.stderr));
+      assertStringIncludes(out, "saved checkpoint");
+      const ckpts = await listCheckpoints(checkpointDir(base, "rl", "d2"));
+      assertEquals(ckpts.length, 1);
+      assert(ckpts[0].step >= 3 && ckpts[0].step < 2000, `saved at step ${ckpts[0].step}`);
+      assertEquals(ckpts[0].optimPaths.length, 2); // both ranks saved their shard at the same step
     }),
 });

@@ -4,11 +4,12 @@
 // timeout. A world of one rank needs no transport: its collectives are exact as they are (a sum over
 // one rank is the value itself). Models attach to a communicator; their gradient norm and optimizer step
 // then reduce over it (dist_optim.cpp).
+#include <unistd.h>
+
 #include <cstring>
 #include <memory>
 #include <random>
 #include <string>
-#include <unistd.h>
 
 #include "checks.h"
 #include "errors.h"
@@ -23,13 +24,10 @@
 
 namespace {
 
+#ifdef NC_CPU_DIST
 constexpr int64_t kDefaultTimeoutMs = 5 * 60 * 1000;
 
 int64_t timeout_of(const NcCommOptions* o) { return o && o->timeout_ms > 0 ? o->timeout_ms : kDefaultTimeoutMs; }
-
-#ifndef NC_CPU_DIST
-constexpr char kTag[16] = "nanochat-cpu/1";  // bytes 0..15 of an id made by a build without Gloo
-#endif
 
 // The host other ranks use to reach this one when the caller names none: this machine's name.
 std::string default_advertise_host() {
@@ -37,6 +35,9 @@ std::string default_advertise_host() {
   if (::gethostname(name, sizeof name - 1) != 0 || name[0] == 0) return "127.0.0.1";
   return name;
 }
+#else
+constexpr char kTag[16] = "nanochat-cpu/1";  // bytes 0..15 of an id made by a build without Gloo
+#endif
 
 }  // namespace
 
@@ -54,7 +55,6 @@ NC_API int32_t nc_comm_id_create(const NcCommOptions* options, NcCommId* out_id)
     static_assert(sizeof id.bytes == sizeof out_id->bytes, "the dist id is NcCommId's 128 bytes");
     std::memcpy(out_id->bytes, id.bytes, sizeof out_id->bytes);
 #else
-    (void)default_advertise_host;
     std::memcpy(out_id->bytes, kTag, sizeof kTag);
     std::random_device rd;
     for (size_t i = sizeof kTag; i < sizeof out_id->bytes; i += 4) {

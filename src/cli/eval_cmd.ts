@@ -78,8 +78,8 @@ export function registerEvalCommands(program: Command): void {
         device: opts.device,
         threads: opts.threads,
         tokenizerDir: opts.tokenizerDir,
-        openSplit: (split, B, T, tokenizer, rank, worldSize) => {
-          const loader = new PretrainLoader({ split, B, T, tokenizer, dataDir: dataDir!, rank, worldSize });
+        openSplit: (split, B, T, tokenizer) => {
+          const loader = new PretrainLoader({ split, B, T, tokenizer, dataDir: dataDir! });
           return { batches: loader[Symbol.asyncIterator](), close: () => loader.close() };
         },
       });

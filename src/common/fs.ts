@@ -93,3 +93,18 @@ export function formatDuration(seconds: number): string {
   if (s >= 60) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
   return `${s}s`;
 }
+
+/**
+ * Runs `fn` holding an exclusive lock on `lockPath` (created when missing). Processes that would
+ * download or unpack the same thing at once (the ranks of a data-parallel run) take turns: the first
+ * does the work, the others then find it done.
+ */
+export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>): Promise<T> {
+  const lock = await Deno.open(lockPath, { create: true, write: true });
+  try {
+    await lock.lock(true);
+    return await fn();
+  } finally {
+    lock.close(); // releases the lock
+  }
+}

@@ -1,7 +1,7 @@
 // `nanochat eval base`: a base checkpoint's bits per byte on the train and val shards (nanochat's
 // base_loss) and/or its CORE score (nanochat's base_eval), with their CSV/JSON files and report sections.
-// Under a launcher (--nproc-per-node, torchrun, SLURM, mpirun) every rank evaluates its share (its
-// stride of the shards, its CORE examples), the sums meet over the communicator, and rank 0 alone
+// Under a launcher (--nproc-per-node, torchrun, SLURM, mpirun) every rank evaluates its share (every
+// W-th bpb batch, its CORE examples), the sums meet over the communicator, and rank 0 alone
 // prints and writes.
 import { layout } from "../common/base_dir.ts";
 import { UserError } from "../common/errors.ts";
@@ -37,15 +37,8 @@ export interface EvalBaseOptions {
   /** Compute device (cpu, cuda, auto). */
   device?: DeviceRequest;
   threads: number;
-  /** Opens a split's packed batches for bpb (the CLI passes the pretraining loader, strided by rank). */
-  openSplit?: (
-    split: "train" | "val",
-    B: number,
-    T: number,
-    tokenizer: Tokenizer,
-    rank: number,
-    worldSize: number,
-  ) => {
+  /** Opens a split's packed batches for bpb (the CLI passes the pretraining loader). */
+  openSplit?: (split: "train" | "val", B: number, T: number, tokenizer: Tokenizer) => {
     batches: AsyncIterator<TokenBatch>;
     close(): void;
   };
@@ -93,18 +86,15 @@ export async function evalBase(o: EvalBaseOptions): Promise<EvalBaseResult> {
     restoreModel(model, ckpt);
     if (o.bpb) {
       if (!o.openSplit) throw new Error("bits per byte needs openSplit");
-      const steps = Math.floor(o.splitTokens / (B * T * dist.worldSize));
+      const steps = Math.floor(o.splitTokens / (B * T));
       if (steps < 1) {
-        throw new UserError(
-          `--split-tokens ${o.splitTokens} is less than one batch (${
-            B * T * dist.worldSize
-          } tokens over ${dist.worldSize} rank(s))`,
-        );
+        throw new UserError(`--split-tokens ${o.splitTokens} is less than one batch (${B * T} tokens)`);
       }
       const tokenBytes = tokenizer.tokenBytes();
       const bpb: Record<string, number> = {};
       for (const split of ["train", "val"] as const) {
-        const loader = o.openSplit(split, B, T, tokenizer, dist.rank, dist.worldSize);
+        // every rank reads the whole split and forwards its share of the batches (bpb.ts)
+        const loader = o.openSplit(split, B, T, tokenizer);
         try {
           bpb[split] = await evaluateBpb(model, loader.batches, steps, B, T, tokenBytes, comm);
         } finally {

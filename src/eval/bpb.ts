@@ -1,8 +1,10 @@
 // Bits per byte: the tokenizer-independent loss nanochat reports. Sum of per-token losses (nats) over
 // targets whose token has bytes (specials count 0 bytes and are left out), divided by ln 2 times the
 // sum of those targets' byte lengths.
-// With a communicator every rank evaluates its own batches (a rank-strided loader) and the sums are
-// added over the ranks before the division, so every rank returns the bpb of all of them.
+// With a communicator every rank reads the same stream of batches and forwards batches rank, rank + W,
+// ...; the sums are added over the ranks before the division, so every rank returns the bpb of all
+// `steps` batches, the number one rank would get (and a validation split of one row group serves any
+// number of ranks; reading and packing are cheap next to the forward passes they split).
 import type { Communicator } from "../model/comm.ts";
 import type { GPT } from "../model/gpt.ts";
 
@@ -12,7 +14,7 @@ export interface TokenBatch {
   targets: Int32Array;
 }
 
-/** Evaluates `steps` batches from `batches` (per rank, with `comm`) and returns bits per byte. */
+/** Evaluates the first `steps` batches of `batches` (split over the ranks of `comm`) and returns bits per byte. */
 export async function evaluateBpb(
   model: GPT,
   batches: AsyncIterator<TokenBatch>,
@@ -25,9 +27,11 @@ export async function evaluateBpb(
   let nats = 0;
   let bytes = 0;
   const losses = new Float32Array(B * T);
+  const W = comm?.worldSize ?? 1, rank = comm?.rank ?? 0;
   for (let s = 0; s < steps; s++) {
     const next = await batches.next();
     if (next.done) break;
+    if (s % W !== rank) continue;
     const { inputs, targets } = next.value;
     await model.forwardLosses(
       inputs as Int32Array<ArrayBuffer>,

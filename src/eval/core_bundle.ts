@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { unzipSync } from "fflate";
 import { parse as parseYaml } from "yaml";
 import { UserError } from "../common/errors.ts";
-import { exists } from "../common/fs.ts";
+import { exists, withFileLock } from "../common/fs.ts";
 import { downloadOneFile } from "../data/download.ts";
 
 /** nanochat's bundle address; $NANOCHAT_EVAL_BUNDLE_URL overrides it (mirrors, tests). */
@@ -190,7 +190,14 @@ export async function resolveBundle(baseDir: string, override?: string, quiet = 
     return openBundle(override);
   }
   const dir = join(baseDir, "eval_bundle");
-  if (!(await exists(dir))) await downloadBundle(baseDir, quiet);
+  if (!(await exists(dir))) {
+    // several processes (the ranks of a data-parallel run) may ask at once: one downloads and unpacks
+    // under an exclusive lock, the others wait for it and find the bundle in place
+    await Deno.mkdir(baseDir, { recursive: true });
+    await withFileLock(join(baseDir, "eval_bundle.lock"), async () => {
+      if (!(await exists(dir))) await downloadBundle(baseDir, quiet);
+    });
+  }
   return openBundle(dir);
 }
 

@@ -21,10 +21,16 @@ import { evaluateBpb } from "../eval/bpb.ts";
 import { evaluateCore, gptScorer } from "../eval/core.ts";
 import { resumeStage, saveStage, userConfig } from "./stage_checkpoint.ts";
 import { StopSignal } from "./stage_stop.ts";
-import { devicePeak, EtaClock, printRunEstimate, StepProgress } from "./stage_progress.ts";
+import { devicePeak, EtaClock, padStep, printRunEstimate, StepProgress } from "./stage_progress.ts";
 import { resolveBundle } from "../eval/core_bundle.ts";
 import { greedyContinuation, SAMPLE_PROMPTS } from "./samples.ts";
-import { adamwLrScale, gradAccumSteps, lrMultiplier, muonMomentum, trainingHorizon } from "./schedule.ts";
+import {
+  gradAccumSteps,
+  lrMultiplier,
+  muonMomentum,
+  stageLearningRates,
+  trainingHorizon,
+} from "./schedule.ts";
 
 /** nanochat's base_train flags (dashed on the command line). */
 export interface BaseTrainOptions {
@@ -165,7 +171,7 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
     worldSize,
   });
   const tokenBytes = o.tokenizer.tokenBytes();
-  const evalSteps = Math.max(1, Math.floor(o.evalTokens / (B * T * worldSize)));
+  const evalSteps = Math.max(1, Math.floor(o.evalTokens / (B * T)));
   const validate = async () => {
     const val = new PretrainLoader({
       split: "val",
@@ -174,10 +180,9 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
       tokenizer: o.tokenizer,
       dataDir: o.dataDir,
       packing: o.packing,
-      rank,
-      worldSize,
     });
     try {
+      // every rank reads the whole stream and forwards its share of the batches (bpb.ts)
       return await evaluateBpb(model, val[Symbol.asyncIterator](), evalSteps, B, T, tokenBytes, comm);
     } finally {
       val.close();
@@ -210,7 +215,6 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
 
   let valBpb = Number.NaN;
   let step = startStep;
-  const lrScale = adamwLrScale(config.nEmbd);
   const tokensPerStep = B * T * gradAccum;
   if (master) {
     printRunEstimate({
@@ -240,7 +244,7 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
         valBpb = await validate();
         loop.minValBpb = Math.min(loop.minValBpb, valBpb);
         metrics?.record(step, { "bpb/val": valBpb });
-        log(`step ${pad(step)} | validation bpb: ${valBpb.toFixed(6)}`);
+        log(`step ${padStep(step)} | validation bpb: ${valBpb.toFixed(6)}`);
       }
       if (bundle && !resumedHere && (last || (step > 0 && step % o.coreMetricEvery === 0))) {
         const core = await evaluateCore(gptScorer(model), o.tokenizer, bundle, {
@@ -249,7 +253,7 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
           quiet: !master,
         });
         coreMetric = core.core;
-        log(`step ${pad(step)} | CORE metric: ${core.core.toFixed(4)}`);
+        log(`step ${padStep(step)} | CORE metric: ${core.core.toFixed(4)}`);
       }
       if (master && o.sampleEvery > 0 && !resumedHere && (last || (step > 0 && step % o.sampleEvery === 0))) {
         for (const prompt of SAMPLE_PROMPTS) {
@@ -295,9 +299,7 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
         finalLrFrac: o.finalLrFrac,
       });
       await model.optimStep({
-        lrUnembed: o.unembeddingLr * lrScale * lrm,
-        lrEmbed: o.embeddingLr * lrScale * lrm,
-        lrMatrix: o.matrixLr * lrm,
+        ...stageLearningRates(o, config.nEmbd, lrm),
         muonMomentum: muonMomentum(step),
         weightDecay: o.weightDecay,
         gradScale,
@@ -315,7 +317,7 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
       clock.add(dt);
       if (step % o.logEvery === 0 || step === numIterations - 1) {
         log(
-          `step ${pad(step)}/${pad(numIterations)} (${(100 * step / numIterations).toFixed(2)}%) | ` +
+          `step ${padStep(step)}/${padStep(numIterations)} (${(100 * step / numIterations).toFixed(2)}%) | ` +
             `loss: ${loss.toFixed(6)} | smooth: ${smooth.toFixed(4)} | lrm: ${lrm.toFixed(2)} | ` +
             `dt: ${(dt * 1000).toFixed(0)}ms | tok/sec: ${Math.round(tokPerSec).toLocaleString("en-US")} | ` +
             `mfu: ${Number.isNaN(mfu) ? "n/a" : mfu.toFixed(2)} | eta: ${
@@ -351,8 +353,4 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
     ]);
   }
   return { finalValBpb: valBpb, steps: step };
-}
-
-function pad(n: number): string {
-  return String(n).padStart(5, "0");
 }

@@ -20,9 +20,9 @@ import { evaluateBpb } from "../eval/bpb.ts";
 import { type ChatStreamState, ChatTokenStream } from "./chat_stream.ts";
 import { describeMixture, midMixtures, requireRows } from "./chat_mixtures.ts";
 import { loadSourceCheckpoint, resumeStage, saveStage, userConfig } from "./stage_checkpoint.ts";
-import { devicePeak, EtaClock, printRunEstimate, StepProgress } from "./stage_progress.ts";
+import { devicePeak, EtaClock, padStep, printRunEstimate, StepProgress } from "./stage_progress.ts";
 import { StopSignal } from "./stage_stop.ts";
-import { adamwLrScale, gradAccumSteps, midLrMultiplier, muonMomentum } from "./schedule.ts";
+import { gradAccumSteps, midLrMultiplier, muonMomentum, stageLearningRates } from "./schedule.ts";
 
 /** mid_train.py's flags (dashed on the command line) plus resume, device and data options. */
 export interface MidTrainOptions {
@@ -174,7 +174,6 @@ export async function trainMid(o: MidTrainOptions): Promise<{ finalValBpb: numbe
     metrics.markCheckpoint(step);
   };
 
-  const lrScale = adamwLrScale(config.nEmbd);
   const inStep = new StepProgress("step", gradAccum);
   const clock = new EtaClock();
   let valBpb = Number.NaN;
@@ -186,7 +185,7 @@ export async function trainMid(o: MidTrainOptions): Promise<{ finalValBpb: numbe
         valBpb = await validate();
         loop.minValBpb = Math.min(loop.minValBpb ?? Infinity, valBpb);
         metrics.record(step, { "bpb/val": valBpb });
-        console.log(`step ${pad(step)} | validation bpb: ${valBpb.toFixed(6)}`);
+        console.log(`step ${padStep(step)} | validation bpb: ${valBpb.toFixed(6)}`);
       }
       const periodicSave = o.saveEvery > 0 && step > (resumed?.step ?? 0) && step % o.saveEvery === 0;
       if (loop.lastStep || periodicSave || stop.requested) await save(loop.lastStep);
@@ -207,9 +206,7 @@ export async function trainMid(o: MidTrainOptions): Promise<{ finalValBpb: numbe
       loop.progress = Math.max(loop.progress, approx);
       const lrm = midLrMultiplier(loop.progress);
       await model.optimStep({
-        lrUnembed: o.unembeddingLr * o.initLrFrac * lrScale * lrm,
-        lrEmbed: o.embeddingLr * o.initLrFrac * lrScale * lrm,
-        lrMatrix: o.matrixLr * o.initLrFrac * lrm,
+        ...stageLearningRates(o, config.nEmbd, o.initLrFrac * lrm),
         muonMomentum: muonMomentum(step),
         weightDecay: o.weightDecay,
         gradScale: 1,
@@ -231,7 +228,7 @@ export async function trainMid(o: MidTrainOptions): Promise<{ finalValBpb: numbe
         : Math.round(step / Math.max(loop.progress, 1e-9)) - step;
       if (step % o.logEvery === 0 || loop.lastStep) {
         console.log(
-          `step ${pad(step)} (${(100 * loop.progress).toFixed(2)}%) | loss: ${loss.toFixed(6)} | ` +
+          `step ${padStep(step)} (${(100 * loop.progress).toFixed(2)}%) | loss: ${loss.toFixed(6)} | ` +
             `smooth: ${smooth.toFixed(4)} | lrm: ${lrm.toFixed(2)} | dt: ${(dt * 1000).toFixed(0)}ms | ` +
             `tok/sec: ${Math.round(tokPerSec).toLocaleString("en-US")} | ` +
             `mfu: ${Number.isNaN(mfu) ? "n/a" : mfu.toFixed(2)} | eta: ${clock.eta(left)}`,
@@ -272,8 +269,4 @@ function estimateEpochSteps(task: Task, tok: Tokenizer, tokensPerStep: number): 
   let tokens = 0;
   for (let i = 0; i < n; i++) tokens += renderConversation(tok, task.get(Math.floor(i * stride))).ids.length;
   return Math.max(1, Math.ceil((tokens / n) * task.size / tokensPerStep));
-}
-
-function pad(n: number): string {
-  return String(n).padStart(5, "0");
 }

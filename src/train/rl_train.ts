@@ -8,28 +8,34 @@
 // Where we differ from nanochat, and why: checkpoints also hold the optimizer state and the loop state (an
 // exact --resume; nanochat saves only the weights), pass@k is also measured after the last step (so the
 // report has the final model's number), passes whose advantages are all 0 skip the backward (their gradient
-// is exactly 0), and a fresh run refuses to write over an existing RL run of the same tag (--resume it, or
-// pick another --model-tag), a problem whose prompt alone fills a short-context model is skipped (nanochat's
-// 2048 never meets one), and --num-steps can cap the horizon (the cpu speedrun preset). Resume, save, stop
-// and progress are the shared stage helpers (stage_*.ts).
+// is exactly 0), a fresh run refuses to write over an existing RL run of the same tag (--resume it, or pick
+// another --model-tag), a problem whose prompt alone fills a short-context model is skipped (nanochat's 2048
+// never meets one), and --num-steps can cap the horizon (the cpu speedrun preset). Data-parallel as under
+// nanochat's torchrun (--nproc-per-node, torchrun/SLURM/mpirun environments): rank r takes the step's
+// problems r, r + W, ... (rl_step.ts), the library averages the gradients, pass@k problems are rank-strided
+// and summed, rank 0 alone prints and writes. Resume, save, stop and progress are the shared stage helpers
+// (stage_*.ts).
 import { UserError } from "../common/errors.ts";
 import { formatDuration } from "../common/fs.ts";
 import { countParams, flopsPerToken, type GPTConfig } from "../model/config.ts";
+import { joinWorld } from "../model/comm.ts";
 import { ComputeContext, type DeviceRequest } from "../model/context.ts";
+import { type DistEnv, readDistEnv } from "../dist/env.ts";
 import { GPT } from "../model/gpt.ts";
 import { Engine } from "../engine/engine.ts";
 import { MetricsRecorder } from "../report/metrics.ts";
 import { logReportSection } from "../report/section.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
+import { renderForCompletion } from "../tokenizer/render.ts";
 import { checkpointDir, latestCheckpoint } from "../checkpoint/checkpoint.ts";
 import { restoreModel } from "../checkpoint/model_io.ts";
 import { runGenerative } from "../eval/chat_eval.ts";
 import { GSM8K } from "../../tasks/mod.ts";
 import type { RolloutSettings } from "./rl_rollout.ts";
 import { rlStep } from "./rl_step.ts";
-import { adamwLrScale } from "./schedule.ts";
+import { stageLearningRates } from "./schedule.ts";
 import { loadSourceCheckpoint, resumeStage, saveStage, userConfig } from "./stage_checkpoint.ts";
-import { devicePeak, EtaClock, printRunEstimate, StepProgress } from "./stage_progress.ts";
+import { devicePeak, EtaClock, padStep, printRunEstimate, StepProgress } from "./stage_progress.ts";
 import { StopSignal } from "./stage_stop.ts";
 
 /** nanochat A's chat_rl settings (dashed on the command line; defaults in stage_defaults.ts RL_DEFAULTS). */
@@ -70,6 +76,8 @@ export interface RlTrainOptions {
   seed: number;
   /** Offline task data (../shared/data/chat layout; default $NANOCHAT_TASK_DATA_DIR, else download). */
   taskDataDir?: string;
+  /** This process's rank and world (default: from the environment, readDistEnv). */
+  dist?: DistEnv;
 }
 
 /** What the loop carries from step to step; saved in every checkpoint so a resume continues it exactly. */
@@ -95,6 +103,20 @@ const RL_MUON_MOMENTUM = 0.95;
 /** Runs RL from the SFT checkpoint to <base>/chatrl_checkpoints/<tag>. */
 export async function trainRl(o: RlTrainOptions): Promise<RlResult> {
   checkOptions(o);
+  // data-parallel as nanochat's chat_rl under torchrun: each rank samples and trains on its share of the
+  // step's problems; gradients are averaged in the library; rank 0 alone prints and writes
+  const dist = o.dist ?? readDistEnv(Deno.env.toObject());
+  const { rank, worldSize } = dist;
+  const master = rank === 0;
+  const log = (...args: unknown[]) => {
+    if (master) console.log(...args);
+  };
+  if (o.examplesPerStep % worldSize !== 0) {
+    throw new UserError(
+      `--examples-per-step ${o.examplesPerStep} must be a multiple of the ${worldSize} ranks (each takes an ` +
+        `equal share)`,
+    );
+  }
   // ---- the SFT model, the RL run's folder and the tasks, all checked before anything is written
   const source = await loadSourceCheckpoint(o.baseDir, "sft", o.sourceTag, o.sourceStep);
   const config: GPTConfig = source.config;
@@ -113,10 +135,18 @@ export async function trainRl(o: RlTrainOptions): Promise<RlResult> {
         `or start another with --model-tag`,
     );
   }
-  // GSM8K train for rollouts, GSM8K test (held out) for pass@k
+  // GSM8K train for rollouts, GSM8K test (held out) for pass@k: its first eval-examples problems, rank-strided
   const data = { dataDir: o.taskDataDir, baseDir: o.baseDir, quiet: true };
   const train = await GSM8K.load({ ...data, split: "train" });
   const val = await GSM8K.load({ ...data, split: "test" });
+  const evalCount = Math.min(o.evalExamples, val.size);
+  const valShare = await GSM8K.load({
+    ...data,
+    split: "test",
+    start: rank,
+    stop: evalCount,
+    step: worldSize,
+  });
   const epochSteps = Math.floor(train.size / o.examplesPerStep) * o.numEpochs;
   const numSteps = o.numSteps > 0 ? o.numSteps : epochSteps;
   if (numSteps < 1) {
@@ -129,23 +159,31 @@ export async function trainRl(o: RlTrainOptions): Promise<RlResult> {
   const ctx = ComputeContext.create({ device: o.device, threads: o.threads, seed: o.seed });
   const computeDtype = ctx.device.computeDtypes.includes("bf16") ? "bf16" : "f32";
   const model = GPT.create(ctx, config, { maxBatch: o.deviceBatchSize, computeDtype });
+  let comm = null;
   let loop: LoopState = { totalTrainingTime: 0, passAtK: null, firstMeanReward: null, lastMeanReward: null };
   let resumed = null;
-  let metrics: MetricsRecorder;
+  let metrics: MetricsRecorder | null = null;
+  let world;
   try {
-    resumed = o.resume ? await resumeStage<null, LoopState>(rlDir, model, config) : null;
-    if (o.resume && resumed === null) console.log(`--resume: no checkpoint in ${rlDir} yet, starting fresh`);
+    comm = await joinWorld(ctx, dist);
+    model.attachComm(comm);
+    world = { comm, rank, worldSize };
+    resumed = o.resume ? await resumeStage<null, LoopState>(rlDir, model, config, world) : null;
+    if (o.resume && resumed === null) log(`--resume: no checkpoint in ${rlDir} yet, starting fresh`);
     if (resumed !== null) {
       loop = resumed.loopState;
-      console.log(`resumed from ${rlDir} step ${resumed.step}`);
+      log(`resumed from ${rlDir} step ${resumed.step}`);
     } else {
       restoreModel(model, source.ckpt); // weights only: RL's optimizer starts fresh, as nanochat's
-      console.log(`starting from the SFT model ${source.ckpt.dir} step ${source.step}`);
+      log(`starting from the SFT model ${source.ckpt.dir} step ${source.step}`);
     }
     // series for the report's plots (<base>/report/metrics-rl.jsonl), continued on resume
-    metrics = await MetricsRecorder.open(o.baseDir, "rl", resumed ? { resumeFrom: resumed.step } : {});
+    if (master) {
+      metrics = await MetricsRecorder.open(o.baseDir, "rl", resumed ? { resumeFrom: resumed.step } : {});
+    }
   } catch (err) {
     model.free();
+    comm?.destroy();
     ctx.destroy();
     throw err;
   }
@@ -154,60 +192,77 @@ export async function trainRl(o: RlTrainOptions): Promise<RlResult> {
   const origin = resumed?.source ?? { stage: "sft" as const, tag: source.tag, step: source.step };
   const engine = new Engine(model, o.tokenizer);
   const sequencesPerStep = o.examplesPerStep * o.numSamples;
-  console.log(`device ${ctx.describe()}, ${computeDtype} compute`);
-  console.log(
+  log(`device ${ctx.describe()}, ${computeDtype} compute${worldSize > 1 ? `, ${worldSize} ranks` : ""}`);
+  log(
     `RL d${config.nLayer} (${
       countParams(config).total.toLocaleString("en-US")
     } params): ${numSteps} steps of ` +
       `${o.examplesPerStep} problems x ${o.numSamples} samples (GSM8K train: ${train.size} problems, ` +
-      `${o.numEpochs} epoch(s)); pass@1..${o.deviceBatchSize} on ${Math.min(o.evalExamples, val.size)} ` +
+      `${o.numEpochs} epoch(s)); pass@1..${o.deviceBatchSize} on ${evalCount} ` +
       `test problems every ${o.evalEvery} steps; checkpoints in ${rlDir}`,
   );
   // the estimate counts, per sequence, a decode of max-new-tokens (2 FLOPs per weight per token) and a
-  // training pass over prompt + max-new-tokens (6 per weight per token, attention included): an upper bound
-  const promptTokens = 128;
+  // training pass over prompt + max-new-tokens (6 per weight per token, attention included): an upper bound,
+  // with the prompt length measured on the first problems
+  const sample = Array.from({ length: Math.min(64, train.size) }, (_, i) => train.get(i));
+  const promptTokens = sample.reduce((a, c) => a + renderForCompletion(o.tokenizer, c).length, 0) /
+    sample.length;
   const flopsPerStep = sequencesPerStep *
     (2 * (countParams(config).total - countParams(config).wte) * o.maxNewTokens +
       flopsPerToken(config) * (promptTokens + o.maxNewTokens));
   const peak = devicePeak(ctx, o.threads, o.peakFlops);
-  printRunEstimate({
-    flopsPerStep,
-    steps: numSteps - startStep,
-    peak,
-    deviceKind: ctx.device.kind,
-    label: "steps (at most max-new-tokens per sample)",
-  });
+  if (master) {
+    printRunEstimate({
+      flopsPerStep: flopsPerStep / worldSize,
+      steps: numSteps - startStep,
+      peak,
+      deviceKind: ctx.device.kind,
+      label: "steps (at most max-new-tokens per sample)",
+    });
+  }
 
   const stop = new StopSignal();
   const save = async (step: number) => {
-    await saveStage<null, LoopState>(rlDir, model, {
-      step,
-      config,
-      userConfig: userConfig(o),
-      loaderState: null,
-      loopState: loop,
-      modelTag,
-      final: step >= numSteps,
-      source: origin,
-    }, o.keepLast);
-    metrics.markCheckpoint(step);
+    await saveStage<null, LoopState>(
+      rlDir,
+      model,
+      {
+        step,
+        config,
+        userConfig: userConfig(o),
+        loaderState: null,
+        loopState: loop,
+        modelTag,
+        final: step >= numSteps,
+        source: origin,
+      },
+      o.keepLast,
+      world,
+    );
+    metrics?.markCheckpoint(step);
   };
 
   // nanochat's run_gsm8k_eval: device-batch-size samples per problem at the rollout settings (its 256-token
   // cap is the same default as max-new-tokens, which sets both here)
+  // (the passing counts and problems are summed over the ranks)
   const evaluate = async (step: number) => {
-    const r = await runGenerative(val, o.tokenizer, engine, config.sequenceLen, {
-      numSamples: o.deviceBatchSize,
-      maxNewTokens: o.maxNewTokens,
-      temperature: o.temperature,
-      topK: o.topK,
-      maxProblems: o.evalExamples,
-      quiet: true,
-    });
-    loop.passAtK = r.passAtK!;
-    metrics.record(step, Object.fromEntries(loop.passAtK.map((p, k) => [`pass@k/pass@${k + 1}`, p])));
-    console.log(
-      `step ${pad(step)} | ${loop.passAtK.map((p, k) => `pass@${k + 1}: ${p.toFixed(4)}`).join(", ")}`,
+    const r = valShare.size === 0
+      ? null
+      : await runGenerative(valShare, o.tokenizer, engine, config.sequenceLen, {
+        numSamples: o.deviceBatchSize,
+        maxNewTokens: o.maxNewTokens,
+        temperature: o.temperature,
+        topK: o.topK,
+        quiet: true,
+      });
+    const counts = new Float64Array(o.deviceBatchSize + 1);
+    counts[0] = r?.total ?? 0;
+    if (r) r.passAtK!.forEach((p, k) => counts[k + 1] = Math.round(p * r.total));
+    if (comm) await comm.allReduceSum(counts);
+    loop.passAtK = Array.from(counts.subarray(1), (c) => c / counts[0]);
+    metrics?.record(step, Object.fromEntries(loop.passAtK.map((p, k) => [`pass@k/pass@${k + 1}`, p])));
+    log(
+      `step ${padStep(step)} | ${loop.passAtK.map((p, k) => `pass@${k + 1}: ${p.toFixed(4)}`).join(", ")}`,
     );
   };
 
@@ -221,20 +276,30 @@ export async function trainRl(o: RlTrainOptions): Promise<RlResult> {
     seed: o.seed,
   };
   const passesPerProblem = o.numSamples / o.deviceBatchSize;
-  const lrScale = adamwLrScale(config.nEmbd);
   const clock = new EtaClock();
   // micro-batch = one sampling pass of device-batch-size rows and its backward
   const inStep = new StepProgress("step", o.examplesPerStep * passesPerProblem);
+  // per step, summed over the ranks: [stop requested] at its start; its statistics at its end
+  const agree = new Float64Array(1);
+  const sums = new Float64Array(6);
   let step = startStep;
   try {
     for (;; step++) {
       const last = step >= numSteps; // a run resumed with a smaller --num-steps ends at once
       if (o.stopAfter > 0 && step >= o.stopAfter && step > startStep) stop.request();
+      // this step's decision: a stop asked of any rank stops every rank after this same step (the agreed
+      // value decides, so a signal landing during the collective waits for the next step on every rank)
+      let stopNow = stop.requested;
+      if (comm) {
+        agree[0] = stopNow ? 1 : 0;
+        await comm.allReduceSum(agree);
+        stopNow = agree[0] > 0;
+      }
       const resumedHere = resumed !== null && step === startStep;
       if (o.evalEvery > 0 && !resumedHere && (last || step % o.evalEvery === 0)) await evaluate(step);
       const periodicSave = o.saveEvery > 0 && step > startStep && step % o.saveEvery === 0;
-      if (last || periodicSave || stop.requested) await save(step);
-      if (last || stop.requested) break;
+      if (last || periodicSave || stopNow) await save(step);
+      if (last || stopNow) break;
 
       // rollouts, weighted backward passes and one optimizer step (rl_step.ts)
       const t0 = performance.now();
@@ -248,10 +313,10 @@ export async function trainRl(o: RlTrainOptions): Promise<RlResult> {
         step,
         examplesPerStep: o.examplesPerStep,
         settings,
+        rank,
+        worldSize,
         optim: {
-          lrUnembed: o.unembeddingLr * lrScale * o.initLrFrac * lrm,
-          lrEmbed: o.embeddingLr * lrScale * o.initLrFrac * lrm,
-          lrMatrix: o.matrixLr * o.initLrFrac * lrm,
+          ...stageLearningRates(o, config.nEmbd, o.initLrFrac * lrm),
           muonMomentum: RL_MUON_MOMENTUM,
           weightDecay: o.weightDecay,
         },
@@ -260,45 +325,52 @@ export async function trainRl(o: RlTrainOptions): Promise<RlResult> {
       inStep.end();
       const dt = (performance.now() - t0) / 1000;
 
-      // logging: mean reward, mean sequence length (prompt included, as nanochat), throughput, ETA
-      const { rewards, loss } = r;
-      if (r.skipped > 0) {
-        console.log(
-          `step ${pad(step)}: skipped ${r.skipped} problem(s) whose prompt fills the context of ` +
+      // logging: mean reward, mean sequence length (prompt included, as nanochat), throughput, ETA, over the
+      // ranks: [reward sum, samples, sequence tokens, sampled tokens, loss, skipped problems]
+      sums.set([r.rewards.reduce((a, x) => a + x, 0), r.rewards.length, r.sequenceTokens, r.sampledTokens]);
+      sums[4] = r.loss;
+      sums[5] = r.skipped;
+      if (comm) await comm.allReduceSum(sums);
+      const [rewardSum, samples, sequenceTokens, sampledTokens, lossSum, skipped] = sums;
+      const loss = lossSum / worldSize; // each rank's loss is over its share, divided by its share
+      if (skipped > 0) {
+        log(
+          `step ${padStep(step)}: skipped ${skipped} problem(s) whose prompt fills the context of ` +
             `${config.sequenceLen} tokens`,
         );
       }
-      const meanReward = mean(rewards);
-      const meanLen = r.sequenceTokens / rewards.length;
+      const meanReward = rewardSum / samples;
+      const meanLen = sequenceTokens / samples;
       loop.firstMeanReward ??= meanReward;
       loop.lastMeanReward = meanReward;
       loop.totalTrainingTime += dt;
       clock.add(dt);
-      metrics.record(step, {
+      metrics?.record(step, {
         "reward/mean": meanReward,
         "loss/train": loss,
         "lr/lrm": lrm,
         "length/mean sequence length": meanLen,
       });
       if (step % o.logEvery === 0 || step === numSteps - 1) {
-        console.log(
-          `step ${pad(step)}/${pad(numSteps)} (${(100 * step / numSteps).toFixed(2)}%) | ` +
+        log(
+          `step ${padStep(step)}/${padStep(numSteps)} (${(100 * step / numSteps).toFixed(2)}%) | ` +
             `loss: ${loss.toFixed(6)} | mean reward: ${meanReward.toFixed(4)} | ` +
             `mean sequence length: ${meanLen.toFixed(2)} | lrm: ${lrm.toFixed(3)} | ` +
-            `dt: ${(dt * 1000).toFixed(0)}ms | rollouts/sec: ${(rewards.length / dt).toFixed(2)} | ` +
-            `sampled tok/sec: ${Math.round(r.sampledTokens / dt)} | eta: ${clock.eta(numSteps - step - 1)}`,
+            `dt: ${(dt * 1000).toFixed(0)}ms | rollouts/sec: ${(samples / dt).toFixed(2)} | ` +
+            `sampled tok/sec: ${Math.round(sampledTokens / dt)} | eta: ${clock.eta(numSteps - step - 1)}`,
         );
       }
     }
   } finally {
     inStep.end();
     stop.dispose();
-    metrics.close();
-    model.free();
+    metrics?.close();
+    model.free(); // before the communicator it is attached to
+    comm?.destroy();
     ctx.destroy();
   }
 
-  if (step >= numSteps) {
+  if (master && step >= numSteps) {
     await logReportSection(o.baseDir, "Chat RL", [
       userConfig(o),
       {
@@ -344,12 +416,4 @@ function checkOptions(o: RlTrainOptions): void {
   }
   if (!(o.temperature >= 0)) throw new UserError(`--temperature must be >= 0, got ${o.temperature}`);
   if (!(o.initLrFrac > 0)) throw new UserError(`--init-lr-frac must be > 0, got ${o.initLrFrac}`);
-}
-
-function mean(xs: number[]): number {
-  return xs.length === 0 ? Number.NaN : xs.reduce((a, b) => a + b, 0) / xs.length;
-}
-
-function pad(n: number): string {
-  return String(n).padStart(5, "0");
 }

@@ -63,6 +63,20 @@ export function adamwLrScale(modelDim: number): number {
   return (modelDim / 768) ** -0.5;
 }
 
+/** A stage's three learning rates for one step: the AdamW ones scaled by adamwLrScale, all by `multiplier`. */
+export function stageLearningRates(
+  o: { embeddingLr: number; unembeddingLr: number; matrixLr: number },
+  modelDim: number,
+  multiplier: number,
+): { lrUnembed: number; lrEmbed: number; lrMatrix: number } {
+  const scale = adamwLrScale(modelDim);
+  return {
+    lrUnembed: o.unembeddingLr * scale * multiplier,
+    lrEmbed: o.embeddingLr * scale * multiplier,
+    lrMatrix: o.matrixLr * multiplier,
+  };
+}
+
 export interface HorizonOptions {
   /** Explicit step count; > 0 wins over everything else (nanochat default -1 = disabled). */
   numIterations?: number;

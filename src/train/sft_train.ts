@@ -21,9 +21,9 @@ import type { Task } from "../../tasks/mod.ts";
 import { describeMixture, requireRows, sftMixtures } from "./chat_mixtures.ts";
 import { SftBatches } from "./sft_batches.ts";
 import { loadSourceCheckpoint, resumeStage, saveStage, userConfig } from "./stage_checkpoint.ts";
-import { devicePeak, EtaClock, printRunEstimate, StepProgress } from "./stage_progress.ts";
+import { devicePeak, EtaClock, padStep, printRunEstimate, StepProgress } from "./stage_progress.ts";
 import { StopSignal } from "./stage_stop.ts";
-import { adamwLrScale, sftLrMultiplier } from "./schedule.ts";
+import { sftLrMultiplier, stageLearningRates } from "./schedule.ts";
 
 /** chat_sft.py's flags (dashed on the command line) plus resume, device and data options. */
 export interface SftTrainOptions {
@@ -183,7 +183,6 @@ export async function trainSft(o: SftTrainOptions): Promise<{ valLoss: number; s
     metrics.markCheckpoint(step);
   };
 
-  const lrScale = adamwLrScale(config.nEmbd);
   const inStep = new StepProgress("step", gradAccum);
   const clock = new EtaClock();
   try {
@@ -194,7 +193,7 @@ export async function trainSft(o: SftTrainOptions): Promise<{ valLoss: number; s
       if (o.evalEvery > 0 && (last || step % o.evalEvery === 0) && !resumedHere) {
         loop.valLoss = await validate();
         metrics.record(step, { "loss/val": loop.valLoss });
-        console.log(`step ${pad(step)} | validation loss: ${loop.valLoss.toFixed(6)}`);
+        console.log(`step ${padStep(step)} | validation loss: ${loop.valLoss.toFixed(6)}`);
       }
       if (metricTasks.length > 0 && !resumedHere && (last || (step > 0 && step % o.evalMetricsEvery === 0))) {
         const parts: string[] = [];
@@ -208,7 +207,7 @@ export async function trainSft(o: SftTrainOptions): Promise<{ valLoss: number; s
           metrics.record(step, { [`accuracy/${task.name}`]: r.accuracy });
           parts.push(`${task.name} accuracy: ${r.accuracy.toFixed(4)} (${r.passed}/${r.total})`);
         }
-        console.log(`step ${pad(step)} | ${parts.join(", ")}`);
+        console.log(`step ${padStep(step)} | ${parts.join(", ")}`);
       }
       const periodicSave = o.saveEvery > 0 && step > (resumed?.step ?? 0) && step % o.saveEvery === 0;
       if (last || periodicSave || stop.requested) await save();
@@ -231,9 +230,7 @@ export async function trainSft(o: SftTrainOptions): Promise<{ valLoss: number; s
       const lrm = sftLrMultiplier(step, numIterations);
       if (stats.calls > 0) {
         await model.optimStep({
-          lrUnembed: o.unembeddingLr * o.initLrFrac * lrScale * lrm,
-          lrEmbed: o.embeddingLr * o.initLrFrac * lrScale * lrm,
-          lrMatrix: o.matrixLr * o.initLrFrac * lrm,
+          ...stageLearningRates(o, config.nEmbd, o.initLrFrac * lrm),
           // chat_sft keeps Muon's default momentum (no warmup schedule)
           muonMomentum: 0.95,
           weightDecay: o.weightDecay,
@@ -249,7 +246,9 @@ export async function trainSft(o: SftTrainOptions): Promise<{ valLoss: number; s
       metrics.record(step, { "loss/train": loss, "lr/multiplier": lrm });
       if (step % o.logEvery === 0 || step === numIterations) {
         console.log(
-          `step ${pad(step)}/${pad(numIterations)} | loss: ${loss.toFixed(6)} | lrm: ${lrm.toFixed(6)} | ` +
+          `step ${padStep(step)}/${padStep(numIterations)} | loss: ${loss.toFixed(6)} | lrm: ${
+            lrm.toFixed(6)
+          } | ` +
             `num_tokens: ${numTokens.toLocaleString("en-US")} | dt: ${(dt * 1000).toFixed(0)}ms | ` +
             `eta: ${clock.eta(numIterations - step)}`,
         );
@@ -280,8 +279,4 @@ export async function trainSft(o: SftTrainOptions): Promise<{ valLoss: number; s
     ]);
   }
   return { valLoss: loop.valLoss ?? Number.NaN, steps: step };
-}
-
-function pad(n: number): string {
-  return String(n).padStart(5, "0");
 }

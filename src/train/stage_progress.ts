@@ -133,3 +133,8 @@ export class EtaClock {
     return formatDuration(Math.max(0, stepsLeft) * this.#seconds / this.#steps);
   }
 }
+
+/** A step number as the progress lines print it (5 digits, as nanochat). */
+export function padStep(n: number): string {
+  return String(n).padStart(5, "0");
+}

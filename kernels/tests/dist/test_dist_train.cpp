@@ -3,7 +3,8 @@
 // the parameters of one rank backpropagating the whole batch (DistAdamW + DistMuon against the plain
 // optimizer, clipping on the global norm included); the optimizer-state table is sharded as the plan
 // says and its shards cover every element exactly once; a model rebuilt from its shards continues bit
-// for bit; metrics sum exactly; a dead peer is NC_ERR_PEER_FAILED and a hung one NC_ERR_TIMEOUT, bounded.
+// for bit; metrics sum exactly; a dead peer is NC_ERR_PEER_FAILED and a hung one NC_ERR_TIMEOUT, bounded;
+// the options' transport host is used (an address of another machine fails, named).
 //
 // Tolerance for N ranks vs 1: the averaged gradients differ from the one-rank gradient by float
 // rounding only (the per-rank sums and the Gloo sum / N reassociate the row sum; ~1e-7 relative), and
@@ -385,6 +386,34 @@ TEST(DistFaults, MissingRankIsNamedAtJoin) {
     nc_context_destroy(ctx);
     if (st != NC_ERR_TIMEOUT) return std::string("expected NC_ERR_TIMEOUT, got ") + nc_status_string(st) + ": " + msg;
     if (msg.find("1") == std::string::npos) return "the message should name rank 1: " + msg;
+    return "";
+  }, wo);
+  EXPECT_TRUE(o[0].exited && o[0].code == 0) << world_test::describe(o);
+}
+
+}  // namespace
+
+namespace {
+
+// NcCommOptions.transport_host is where this rank's Gloo transport listens: an address of another
+// machine cannot be bound, and the failure names it (so the option is honored, not ignored).
+TEST(DistComm, TransportHostIsHonored) {
+  world_test::WorldOptions wo;
+  wo.timeout_ms = 3000;
+  const auto o = run_world(1, [](int rank, int world, const NcCommId& id, const NcCommOptions& opts) -> std::string {
+    NcContext* ctx = nullptr;
+    NcContextConfig cc;
+    std::memset(&cc, 0, sizeof cc);
+    TRY_OK(nc_context_create(&cc, &ctx));
+    NcCommOptions bad = opts;
+    std::snprintf(bad.transport_host, sizeof bad.transport_host, "192.0.2.1");  // TEST-NET-1, never local
+    NcComm* comm = nullptr;
+    const int32_t st = nc_comm_create(ctx, &id, rank, world, &bad, &comm);
+    const std::string msg = nc_last_error(ctx);
+    nc_comm_destroy(comm);
+    nc_context_destroy(ctx);
+    if (st == NC_OK) return "a transport host of another machine was accepted";
+    if (msg.find("192.0.2.1") == std::string::npos) return "the message should name the transport host: " + msg;
     return "";
   }, wo);
   EXPECT_TRUE(o[0].exited && o[0].code == 0) << world_test::describe(o);
