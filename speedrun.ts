@@ -56,6 +56,8 @@ export interface SpeedrunOptions {
   from?: SpeedrunStage;
   device: string;
   threads: number;
+  /** Overrides the preset's processes per node for the data-parallel stages. */
+  nprocPerNode?: number;
   run: StageRunner;
 }
 
@@ -99,6 +101,12 @@ export async function planSpeedrun(o: Omit<SpeedrunOptions, "run">): Promise<Pla
   const data = local.shards ? ["--data-dir", local.shards] : [];
   const tasks = local.tasks ? ["--task-data-dir", local.tasks] : [];
   const compute = ["--device", o.device, "--threads", String(o.threads)];
+  // the data-parallel stages start one process per device, as speedrun.sh's torchrun; mid and SFT run in one
+  const nproc = o.nprocPerNode ?? p.nprocPerNode;
+  if (!Number.isInteger(nproc) || nproc < 1) {
+    throw new UserError(`--nproc-per-node must be at least 1, got ${nproc}`);
+  }
+  const parallel = [...compute, ...(nproc > 1 ? ["--nproc-per-node", String(nproc)] : [])];
   const depth = p.base.depth ?? BASE_DEFAULTS.depth;
   const tag = `d${depth}`;
   const report = (section: string) => join(layout.report(o.baseDir), sectionFile(section));
@@ -117,7 +125,7 @@ export async function planSpeedrun(o: Omit<SpeedrunOptions, "run">): Promise<Pla
       batchSize: p.chatEval.batchSize,
     }),
     ...tasks,
-    ...compute,
+    ...parallel,
   ];
 
   const stages: PlannedStage[] = [];
@@ -153,7 +161,7 @@ export async function planSpeedrun(o: Omit<SpeedrunOptions, "run">): Promise<Pla
   stages.push({
     name: "base",
     title: "pretrain the base model",
-    args: ["train", "base", ...flags(p.base), ...data, ...compute],
+    args: ["train", "base", ...flags(p.base), ...data, ...parallel],
     doneAt: finished("base"),
   });
   stages.push({
@@ -173,7 +181,7 @@ export async function planSpeedrun(o: Omit<SpeedrunOptions, "run">): Promise<Pla
       }),
       ...(local.bundle ? ["--eval-bundle", local.bundle] : []),
       ...data,
-      ...compute,
+      ...parallel,
     ],
     doneAt: async () =>
       minTime(await mtime(report("Base model loss")), await mtime(report("Base model evaluation"))),
@@ -210,7 +218,7 @@ export async function planSpeedrun(o: Omit<SpeedrunOptions, "run">): Promise<Pla
       name: "rl",
       title: "reinforcement learning on GSM8K",
       // --resume: `train rl` refuses to start over an RL run it would overwrite; an interrupted one continues
-      args: ["train", "rl", "--source-tag", tag, "--resume", ...flags(p.rl), ...tasks, ...compute],
+      args: ["train", "rl", "--source-tag", tag, "--resume", ...flags(p.rl), ...tasks, ...parallel],
       doneAt: finished("rl"),
     });
     stages.push({

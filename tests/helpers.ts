@@ -121,13 +121,14 @@ export async function makeTinyBaseCheckpoint(base: string, dataDir: string): Pro
 
 /**
  * Runs `nanochat ARGS` as a subprocess, sends `signal` once stdout matches `when`, and returns the exit
- * code and everything it printed on stdout.
+ * code and everything it printed on stdout and stderr.
  */
 export async function runCliUntil(
   args: string[],
   when: RegExp,
   signal: Deno.Signal,
-): Promise<{ code: number; out: string }> {
+  timeoutMs = 120_000,
+): Promise<{ code: number; out: string; err: string }> {
   const main = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", main, ...args],
@@ -136,6 +137,9 @@ export async function runCliUntil(
     stderr: "piped",
   }).spawn();
   let out = "";
+  // a run that never prints `when` is killed, so the caller's assertions fail instead of hanging
+  const deadline = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  const err = new Response(child.stderr).text();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   while (!when.test(out)) {
     const { value, done } = await reader.read();
@@ -149,6 +153,6 @@ export async function runCliUntil(
     out += value;
   }
   const status = await child.status;
-  await child.stderr.cancel();
-  return { code: status.code, out };
+  clearTimeout(deadline);
+  return { code: status.code, out, err: await err };
 }

@@ -6,7 +6,7 @@ import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/
 import { UserError } from "../src/common/errors.ts";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { speedrun, type SpeedrunStage, stagesToRun } from "../speedrun.ts";
+import { planSpeedrun, speedrun, type SpeedrunStage, stagesToRun } from "../speedrun.ts";
 import { SPEEDRUN_PRESETS, type SpeedrunPreset } from "../src/train/stage_defaults.ts";
 import { runCliCaptured, withTempDir } from "./helpers.ts";
 
@@ -150,4 +150,34 @@ Deno.test("speedrun plan: a stage is done only when its artifact is newer than t
   assertEquals(await stagesToRun([plan[0], stage("tokenizer", null), plan[2]]), [false, true, true]);
   assertEquals(await stagesToRun(plan.slice(0, 3), "tokenizer-eval"), [false, false, true]);
   await assertRejects(() => stagesToRun(plan, "rl"), UserError, "add --rl");
+});
+
+Deno.test("speedrun plan: d20 runs the data-parallel stages on 8 processes, mid and SFT in one", async () => {
+  const plan = await planSpeedrun({
+    baseDir: "/nonexistent",
+    preset: "d20",
+    rl: true,
+    device: "auto",
+    threads: 0,
+  });
+  const nproc = (name: SpeedrunStage) => {
+    const args = plan.find((s) => s.name === name)!.args;
+    const i = args.indexOf("--nproc-per-node");
+    return i < 0 ? 1 : Number(args[i + 1]);
+  };
+  for (const name of ["base", "base-eval", "mid-eval", "sft-eval", "rl", "rl-eval"] as const) {
+    assertEquals(nproc(name), 8, name);
+  }
+  assertEquals(nproc("mid"), 1);
+  assertEquals(nproc("sft"), 1);
+  assertEquals(plan.find((s) => s.name === "base")!.args.slice(0, 4), ["train", "base", "--depth", "20"]);
+  assertEquals(plan.find((s) => s.name === "data")!.args, ["data", "download", "-n", "240"]);
+  const cpu = await planSpeedrun({
+    baseDir: "/nonexistent",
+    preset: "cpu",
+    rl: false,
+    device: "cpu",
+    threads: 0,
+  });
+  assert(cpu.every((s) => !s.args.includes("--nproc-per-node")));
 });

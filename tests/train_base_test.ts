@@ -126,6 +126,26 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 }
 
 Deno.test({
+  name: "train base: nanochat's defaults on this CPU print the estimate and a warning before the first step",
+  ignore: SHARED === null,
+  fn: () =>
+    withTempDir(async (base) => {
+      await makeTinyTokenizer(base, SHARED!, 300_000);
+      // d20, T 2048, 524,288 tokens per step: the estimate comes before the model is even allocated
+      const { out } = await runCliUntil(
+        ["--base-dir", base, "train", "base", "--device", "cpu", "--data-dir", SHARED!],
+        /^warning: .*\n/m,
+        "SIGKILL",
+      );
+      assert(/^estimate: ~\d+h\d+m per step/m.test(out) || /^estimate: ~\d+m\d+s per step/m.test(out), out);
+      assertStringIncludes(out, "warning: about");
+      assertStringIncludes(out, "--device cuda");
+      assertStringIncludes(out, "smaller model (--depth");
+      assert(!/^step 0/m.test(out), out);
+    }),
+});
+
+Deno.test({
   name: "train base: bad inputs give clear errors and overwrite nothing",
   ignore: SHARED === null,
   fn: () =>

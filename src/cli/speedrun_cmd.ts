@@ -29,6 +29,12 @@ export function registerSpeedrunCommand(program: Command, runStage: StageRunner)
     )
     .addOption(deviceOption())
     .option("--threads <n>", "CPU threads for every stage (0: all cores)", parseIntOption("--threads"), 0)
+    .option(
+      "--nproc-per-node <n>",
+      "processes (one per device) for train base, eval base, eval chat and train rl (default: the preset's: " +
+        "cpu 1, d20 and d32 8); midtraining and SFT run in one process",
+      parseIntOption("--nproc-per-node"),
+    )
     .action(async (opts, cmd: Command) => {
       const { baseDir } = globalOptions(cmd);
       const train = cmd.parent?.commands.find((c) => c.name() === "train");
@@ -43,6 +49,7 @@ export function registerSpeedrunCommand(program: Command, runStage: StageRunner)
         from: opts.from,
         device: opts.device,
         threads: opts.threads,
+        nprocPerNode: opts.nprocPerNode,
         run: (args) => runStage(["--base-dir", baseDir, ...args]),
       });
     });

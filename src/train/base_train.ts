@@ -131,6 +131,16 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
       }); checkpoints in ${ckptDir}`,
   );
 
+  // the estimate comes before the model is allocated: a run far too big for the device says so at once
+  if (master) {
+    printRunEstimate({
+      flopsPerStep: flopsTok * B * T * gradAccum,
+      steps: numIterations,
+      peak,
+      deviceKind: ctx.device.kind,
+    });
+  }
+
   // the CORE bundle is opened up front, so a missing one fails before any training
   const bundle = o.coreMetricEvery > 0 ? await resolveBundle(o.baseDir, o.evalBundle) : undefined;
   let coreMetric: number | undefined;
@@ -216,14 +226,6 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
   let valBpb = Number.NaN;
   let step = startStep;
   const tokensPerStep = B * T * gradAccum;
-  if (master) {
-    printRunEstimate({
-      flopsPerStep: flopsTok * tokensPerStep,
-      steps: numIterations - startStep,
-      peak,
-      deviceKind: ctx.device.kind,
-    });
-  }
   const inStep = new StepProgress("step", gradAccum);
   const clock = new EtaClock();
   try {

@@ -102,6 +102,8 @@ export const RL_DEFAULTS = {
 /** A preset: the flags each stage gets on top of its defaults (absent = the stage's default). */
 export interface SpeedrunPreset {
   description: string;
+  /** Processes (one per device) for the data-parallel stages: train base, eval base, eval chat, train rl. */
+  nprocPerNode: number;
   /** Pretraining shards to download when no --data-dir is given. */
   numShards: number;
   vocabSize: number;
@@ -124,6 +126,7 @@ export interface SpeedrunPreset {
 export const SPEEDRUN_PRESETS: Readonly<Record<"cpu" | "d20" | "d32", SpeedrunPreset>> = {
   cpu: {
     description: "every stage on this machine's CPU in about 20 minutes (a tiny d2 model)",
+    nprocPerNode: 1,
     numShards: 4, // dev/runcpu.sh downloads 4 (the last one is the validation split)
     vocabSize: 4096,
     maxChars: 20_000_000,
@@ -171,6 +174,7 @@ export const SPEEDRUN_PRESETS: Readonly<Record<"cpu" | "d20" | "d32", SpeedrunPr
   },
   d20: {
     description: "nanochat A's speedrun.sh: d20 on one 8xH100 node (~4 hours)",
+    nprocPerNode: 8,
     numShards: 240,
     vocabSize: 65536,
     maxChars: 2_000_000_000,
@@ -183,6 +187,7 @@ export const SPEEDRUN_PRESETS: Readonly<Record<"cpu" | "d20" | "d32", SpeedrunPr
   },
   d32: {
     description: "nanochat A's run1000.sh: d32 on one 8xH100 node (~42 hours)",
+    nprocPerNode: 8,
     numShards: 800,
     vocabSize: 65536,
     maxChars: 4_000_000_000,

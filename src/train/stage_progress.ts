@@ -71,7 +71,7 @@ export function printRunEstimate(
       `${o.label ?? "steps"} (${(o.flopsPerStep / 1e9).toFixed(1)} GFLOP per step at ` +
       `${(100 * ASSUMED_MFU[o.deviceKind]).toFixed(0)}% of ${(o.peak! / 1e12).toFixed(2)} TFLOP/s)`,
   );
-  if (e.warning) console.error(e.warning);
+  if (e.warning) console.log(e.warning); // on stdout, right after the estimate it explains
   return e;
 }
 
