@@ -258,7 +258,8 @@ NC_API int32_t nc_count_params(const NcModelConfig* config, NcParamCounts* out_c
 /* Allocates fp32 parameters (zeroed) and the rotary table. Gradients, optimizer state and activation
  * buffers are allocated on first use. Weights must then be initialized: nc_model_init_weights, or
  * nc_model_param_write for every tensor. A compute_dtype the context's device does not run is
- * NC_ERR_UNSUPPORTED (the cpu backend runs NC_DTYPE_F32 only, the cuda backend NC_DTYPE_BF16 only). */
+ * NC_ERR_UNSUPPORTED (the cpu backend runs NC_DTYPE_F32 only, the cuda backend NC_DTYPE_BF16
+ * only). */
 NC_API int32_t nc_model_create(NcContext* ctx, const NcModelConfig* config, NcModel** out_model);
 /* Fails with NC_ERR_STATE while KV caches created on it still exist. NULL is a no-op. */
 NC_API int32_t nc_model_destroy(NcModel* model);
