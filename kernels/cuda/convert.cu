@@ -1,6 +1,6 @@
-// convert.cu — fp32 -> bf16 copies for the backend library: the bf16 weights the GEMMs read after a
-// parameter write, and the bf16 copy of an fp32 activation gradient (the residual stream's, the
-// logits') that a GEMM takes as an operand. Round to nearest even, like every other bf16 write here.
+// convert.cu — fp32 -> bf16 copies for the backend library: the bf16 weights the GEMMs read, after a
+// parameter write or the init (the optimizer writes them itself, and the residual gradient's copy comes
+// out of the RMSNorm backward). Round to nearest even, like every other bf16 write here.
 // Floor: 6 B per element (read 4, write 2); the d20 weights (561M) -> 3.4 GB -> 1.0 ms on H100.
 #include "kernels.h"
 

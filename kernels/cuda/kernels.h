@@ -42,9 +42,11 @@ template <typename Tx, typename Ty>
 cudaError_t rmsnorm_forward(Ty* y, int64_t ldy, float* rstd, const Tx* x, int64_t ldx, int64_t N, int64_t dim,
                             cudaStream_t stream);
 // dx [N, dim] (fp32, = or +=) = rstd * (dy - y * mean(dy*y)); (Tdy, Ty) = (float, bf16), (float, float).
+// dx_bf16 [N, dim] (ldb; optional): the result rounded to bf16 as well (a GEMM operand next).
 template <typename Tdy, typename Ty>
 cudaError_t rmsnorm_backward(float* dx, int64_t lddx, const Tdy* dy, int64_t lddy, const Ty* y, int64_t ldy,
-                             const float* rstd, int64_t N, int64_t dim, bool accumulate, cudaStream_t stream);
+                             const float* rstd, int64_t N, int64_t dim, bool accumulate, cudaStream_t stream,
+                             bf16* dx_bf16 = nullptr, int64_t ldb = 0);
 
 // rope_qknorm.cu -------------------------------------------------------------------------------------
 // In place on the first `heads` heads of D of every row (b*Tn + t) of x (ldx): rotary at position

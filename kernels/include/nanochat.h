@@ -127,9 +127,10 @@ typedef struct NcModelConfig { /* 64 bytes; nanochat GPTConfig, version A */
                                       (value embeddings, sliding windows, per-layer scalars) */
   float rotary_base;           /* 32: 10000 in nanochat A */
   float softcap;               /* 36: logit softcap, 15 in nanochat; 0 disables */
-  int32_t compute_dtype;       /* 40: NC_DTYPE_F32 (0) everywhere; NC_DTYPE_BF16 = bf16 compute with fp32
-                                      master weights, gradients and optimizer state (CUDA). Reads and
-                                      writes of tensors are fp32 either way. */
+  int32_t compute_dtype;       /* 40: NC_DTYPE_F32 (0): fp32 compute (the cpu backend); NC_DTYPE_BF16 =
+                                      bf16 compute with fp32 master weights, gradients and optimizer state
+                                      (the cuda backend, whose GEMMs are bf16 only). Reads and writes of
+                                      tensors are fp32 either way. */
   int32_t reserved[5];         /* 44: must be 0 */
 } NcModelConfig;
 
@@ -257,7 +258,8 @@ NC_API int32_t nc_count_params(const NcModelConfig* config, NcParamCounts* out_c
 /* Allocates fp32 parameters (zeroed) and the rotary table. Gradients, optimizer state and activation
  * buffers are allocated on first use. Weights must then be initialized: nc_model_init_weights, or
  * nc_model_param_write for every tensor. A compute_dtype the context's device does not run is
- * NC_ERR_UNSUPPORTED (the cpu backend runs NC_DTYPE_F32 only). */
+ * NC_ERR_UNSUPPORTED (the cpu backend runs NC_DTYPE_F32 only, the cuda backend NC_DTYPE_BF16
+ * only). */
 NC_API int32_t nc_model_create(NcContext* ctx, const NcModelConfig* config, NcModel** out_model);
 /* Fails with NC_ERR_STATE while KV caches created on it still exist. NULL is a no-op. */
 NC_API int32_t nc_model_destroy(NcModel* model);

@@ -110,22 +110,23 @@ int32_t backward_body(NcModel* m, Workspace& ws, int64_t B, int64_t T) {
   NcProfile* prof = (m->ctx->flags & NC_CONTEXT_PROFILE) ? &m->prof : nullptr;
   const AttnDims dims{B, T, H, Hkv, D, 0};
 
-  KTRY((k::rmsnorm_backward<float, bf16>(ws.dx, C, ws.dxn, C, ws.xf, C, ws.rf, N, C, false, s)), "rmsnorm_backward");
+  // Every residual-gradient update also writes dx's bf16 copy (ws.dxb), the operand of the next GEMMs.
+  KTRY((k::rmsnorm_backward<float, bf16>(ws.dx, C, ws.dxn, C, ws.xf, C, ws.rf, N, C, false, s, ws.dxb, C)),
+       "rmsnorm_backward");
   for (int64_t l = m->L - 1; l >= 0; l--) {
     LayerActs& a = ws.acts[(size_t)l];
     const int iq = m->idx_layer(l, K_CQ), iap = m->idx_layer(l, K_APROJ);
     const int ifc = m->idx_layer(l, K_FC), imp = m->idx_layer(l, K_MPROJ);
     // MLP: x_out = x_mid + c_proj(relu(c_fc(xn2))^2)
-    KTRY(k::f32_to_bf16(ws.dxb, ws.dx, N * C, s), "f32_to_bf16");
     KTRY(k::relu2_forward(ws.act, a.h, N * F, s), "relu2_forward (recompute)");
     NC_TRY(gemm(m, linear_dw(N, C, F, ws.dxb, C, ws.act, F, m->gp(imp))));
     NC_TRY(gemm(m, linear_dx(N, C, F, ws.dxb, C, m->wbp(imp), ws.act, DType::BF16)));
     KTRY(k::relu2_backward<bf16>(ws.act, ws.act, a.h, N * F, s), "relu2_backward");
     NC_TRY(gemm(m, linear_dw(N, F, C, ws.act, F, a.xn2, C, m->gp(ifc))));
     NC_TRY(gemm(m, linear_dx(N, F, C, ws.act, F, m->wbp(ifc), ws.dxn, DType::F32)));
-    KTRY((k::rmsnorm_backward<float, bf16>(ws.dx, C, ws.dxn, C, a.xn2, C, a.r2, N, C, true, s)), "rmsnorm_backward");
+    KTRY((k::rmsnorm_backward<float, bf16>(ws.dx, C, ws.dxn, C, a.xn2, C, a.r2, N, C, true, s, ws.dxb, C)),
+         "rmsnorm_backward");
     // attention: x_mid = x_in + c_proj(attn(xn1))
-    KTRY(k::f32_to_bf16(ws.dxb, ws.dx, N * C, s), "f32_to_bf16");
     NC_TRY(gemm(m, linear_dw(N, C, C, ws.dxb, C, a.att, C, m->gp(iap))));
     NC_TRY(gemm(m, linear_dx(N, C, C, ws.dxb, C, m->wbp(iap), ws.datt, DType::BF16)));
     {
@@ -139,7 +140,9 @@ int32_t backward_body(NcModel* m, Workspace& ws, int64_t B, int64_t T) {
          "rope_qknorm_backward");
     NC_TRY(gemm(m, linear_dw(N, QKV, C, ws.dqkv, QKV, a.xn1, C, m->gp(iq))));
     NC_TRY(gemm(m, linear_dx(N, QKV, C, ws.dqkv, QKV, m->wbp(iq), ws.dxn, DType::F32)));
-    KTRY((k::rmsnorm_backward<float, bf16>(ws.dx, C, ws.dxn, C, a.xn1, C, a.r1, N, C, true, s)), "rmsnorm_backward");
+    KTRY((k::rmsnorm_backward<float, bf16>(ws.dx, C, ws.dxn, C, a.xn1, C, a.r1, N, C, true, s,
+                                            l > 0 ? ws.dxb : nullptr, C)),  // layer 0's feeds no GEMM
+         "rmsnorm_backward");
   }
   KTRY((k::rmsnorm_backward<float, float>(ws.dxn, C, ws.dx, C, ws.x0, C, ws.r0, N, C, false, s)),
        "rmsnorm_backward (embedding)");

@@ -82,11 +82,22 @@ NC_TEST(RmsNorm, ForwardAndBackwardMatchCpu) {
   std::vector<float> dy = randn_f32((size_t)(N * ld), 7);
   std::vector<float> acc0 = randn_f32((size_t)(N * ld), 8);
   DeviceBuffer<float> ddy(dy), dxo(acc0);
-  NC_REQUIRE_CUDA(cu::rmsnorm_backward(dxo.p, ld, ddy.p, ld, (const bf16*)y.p, ld, rstd.p, N, C, true, nullptr));
+  DeviceBuffer<bf16> dxb(N * C);  // the bf16 copy, packed (ldb = C)
+  dxb.poison();
+  NC_REQUIRE_CUDA(
+      cu::rmsnorm_backward(dxo.p, ld, ddy.p, ld, (const bf16*)y.p, ld, rstd.p, N, C, true, nullptr, dxb.p, C));
   std::vector<double> yd = to_double(yb), rd = to_double(rstd.download()), dyd = to_double(dy), ref = to_double(acc0);
   nc::rmsnorm_backward(ref.data(), ld, dyd.data(), ld, yd.data(), ld, rd.data(), N, 1, C, true);
   // dot of 200 terms in fp32 then a few operations: ~2e-6 of the scale.
-  NC_CHECK_CLOSE("dx (accumulated)", to_double(dxo.download()), ref, 1e-5);
+  const std::vector<float> dxh0 = dxo.download();
+  NC_CHECK_CLOSE("dx (accumulated)", to_double(dxh0), ref, 1e-5);
+  // the bf16 copy is exactly the rounding of the fp32 result
+  const std::vector<bf16> dxbh = dxb.download();
+  int64_t bad = 0;
+  for (int64_t t = 0; t < N; t++)
+    for (int64_t i = 0; i < C; i++)
+      bad += bits_of(dxbh[(size_t)(t * C + i)]) != bits_of(__float2bfloat16(dxh0[(size_t)(t * ld + i)]));
+  NC_CHECK(bad == 0) << bad << " bf16 copies differ from the rounded fp32 dx";
 
   // fp32 output variant (after the embedding) and overwrite mode.
   NC_REQUIRE_CUDA(cu::rmsnorm_forward(yf.p, ld, rstd.p, dx.p, ld, N, C, nullptr));
