@@ -20,6 +20,7 @@
 #include "errors.h"
 #include "gemm.h"
 #include "internal.h"
+#include "lifetime.h"
 #include "ops.h"
 
 namespace nc {
@@ -201,25 +202,11 @@ NC_API int32_t nc_model_create(NcContext* ctx, const NcModelConfig* config, NcMo
 
 NC_API int32_t nc_model_destroy(NcModel* m) {
   if (!m) return NC_OK;
-  int32_t live = m->live_caches.load();
-  NC_REQUIRE(m->ctx, live == 0, NC_ERR_STATE, "model still has %d live KV cache(s); destroy them first", live);
+  NC_TRY(check_model_unused(m->ctx, m->live_caches.load()));
   if (m->comm) m->comm->attached--;
   nc::dist_free(m);
   m->ctx->live_models--;
   delete m;
-  return NC_OK;
-}
-
-NC_API int32_t nc_model_get_profile(const NcModel* m, NcProfile* out) {
-  NC_CHECK_NOT_NULL(nullptr, m);
-  NC_CHECK_NOT_NULL(m->ctx, out);
-  *out = m->prof;
-  return NC_OK;
-}
-
-NC_API int32_t nc_model_reset_profile(NcModel* m) {
-  NC_CHECK_NOT_NULL(nullptr, m);
-  m->prof = NcProfile{};
   return NC_OK;
 }
 
