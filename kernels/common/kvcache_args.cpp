@@ -7,8 +7,11 @@
 
 namespace nc {
 
-int32_t check_kvcache_shape(const NcModel* m, int32_t batch, int32_t max_len, int64_t rope_len) {
+int32_t check_kvcache_create(const NcModel* m, int32_t batch, int32_t max_len, int64_t rope_len,
+                             NcKVCache** out_cache) {
   const NcContext* ctx = nc_model_context(m);
+  NC_CHECK_NOT_NULL(ctx, out_cache);
+  *out_cache = nullptr;
   NC_REQUIRE(ctx, batch >= 1, NC_ERR_INVALID_ARGUMENT, "batch must be >= 1, got %d", batch);
   NC_REQUIRE(ctx, max_len >= 1 && max_len <= rope_len, NC_ERR_OUT_OF_RANGE,
              "max_len = %d must be in [1, 10 * sequence_len = %lld]", max_len, (long long)rope_len);

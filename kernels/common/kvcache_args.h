@@ -16,8 +16,10 @@ struct KVCacheState {
   int32_t batch = 0, max_len = 0, pos = 0;  // rows, positions held per row, positions filled
 };
 
-// nc_kvcache_create's shape: batch >= 1, 1 <= max_len <= rope_len (the rotary table's positions).
-int32_t check_kvcache_shape(const NcModel* m, int32_t batch, int32_t max_len, int64_t rope_len);
+// nc_kvcache_create's arguments: out_cache not NULL (set to NULL here), batch >= 1, 1 <= max_len <=
+// rope_len (the rotary table's positions).
+int32_t check_kvcache_create(const NcModel* m, int32_t batch, int32_t max_len, int64_t rope_len,
+                             NcKVCache** out_cache);
 // A prefill of T tokens per row of B into cache c of model m: c and tokens not NULL, c belongs to m, the
 // append fits, token ids in range.
 int32_t check_kvcache_append(const NcModel* m, const KVCacheState* c, const int32_t* tokens, int32_t B, int32_t T);

@@ -2,8 +2,17 @@
 #include "lifetime.h"
 
 #include "errors.h"
+#include "layout.h"
 
 namespace nc {
+
+int32_t check_model_create(const NcContext* ctx, const NcModelConfig* config, NcModel** out_model,
+                           uint32_t supported_mask, const char* backend) {
+  NC_CHECK_NOT_NULL(ctx, out_model);
+  *out_model = nullptr;
+  NC_TRY(validate_config(ctx, config));
+  return require_compute_dtype(ctx, *config, supported_mask, backend);
+}
 
 int32_t check_context_unused(const NcContext* ctx, int32_t live_models, int32_t live_comms) {
   NC_REQUIRE(ctx, live_models == 0, NC_ERR_STATE, "context still has %d live model(s); destroy them first",

@@ -7,6 +7,7 @@
 #include "errors.h"
 
 namespace nc {
+namespace {
 
 int32_t check_train_batch(const NcContext* ctx, const NcModelConfig& cfg, const int32_t* inputs,
                           const int32_t* targets, int32_t B, int32_t T, int64_t* n_valid) {
@@ -18,15 +19,21 @@ int32_t check_train_batch(const NcContext* ctx, const NcModelConfig& cfg, const 
   return check_targets(ctx, cfg, targets, N, n_valid);
 }
 
-int32_t check_loss_scale(const NcContext* ctx, float loss_scale) {
+}  // namespace
+
+int32_t check_forward_backward(const NcContext* ctx, const NcModelConfig& cfg, const int32_t* inputs,
+                               const int32_t* targets, int32_t B, int32_t T, float loss_scale, int64_t* n_valid) {
+  NC_TRY(check_train_batch(ctx, cfg, inputs, targets, B, T, n_valid));
   NC_REQUIRE(ctx, std::isfinite(loss_scale), NC_ERR_INVALID_ARGUMENT, "loss_scale must be finite");
   return NC_OK;
 }
 
-int32_t check_loss_weights(const NcContext* ctx, const float* weights, const int32_t* targets, int64_t n,
-                           double normalizer, int64_t* n_weighted) {
+int32_t check_forward_backward_weighted(const NcContext* ctx, const NcModelConfig& cfg, const int32_t* inputs,
+                                        const int32_t* targets, const float* weights, int32_t B, int32_t T,
+                                        double normalizer, int64_t* n_valid, int64_t* n_weighted) {
+  NC_TRY(check_train_batch(ctx, cfg, inputs, targets, B, T, n_valid));
   NC_CHECK_NOT_NULL(ctx, weights);
-  NC_TRY(check_weights(ctx, weights, targets, n, n_weighted));
+  NC_TRY(check_weights(ctx, weights, targets, (int64_t)B * T, n_weighted));
   NC_REQUIRE(ctx, std::isfinite(normalizer) && normalizer > 0, NC_ERR_INVALID_ARGUMENT,
              "normalizer must be finite and > 0, got %g", normalizer);
   return NC_OK;

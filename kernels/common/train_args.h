@@ -10,15 +10,15 @@
 
 namespace nc {
 
-// inputs and targets not NULL, the batch shape, token ids and targets; *n_valid = targets != -1.
-int32_t check_train_batch(const NcContext* ctx, const NcModelConfig& cfg, const int32_t* inputs,
-                          const int32_t* targets, int32_t B, int32_t T, int64_t* n_valid);
-// The plain call's loss_scale is finite.
-int32_t check_loss_scale(const NcContext* ctx, float loss_scale);
-// The weighted call's extras: weights not NULL and finite, normalizer finite and > 0;
-// *n_weighted = positions with a target and a nonzero weight.
-int32_t check_loss_weights(const NcContext* ctx, const float* weights, const int32_t* targets, int64_t n,
-                           double normalizer, int64_t* n_weighted);
+// nc_model_forward_backward's arguments: inputs and targets not NULL, the batch shape, token ids and
+// targets, a finite loss_scale; *n_valid = targets != -1.
+int32_t check_forward_backward(const NcContext* ctx, const NcModelConfig& cfg, const int32_t* inputs,
+                               const int32_t* targets, int32_t B, int32_t T, float loss_scale, int64_t* n_valid);
+// nc_model_forward_backward_weighted's: the same batch checks, weights not NULL and finite, normalizer
+// finite and > 0; *n_weighted = positions with a target and a nonzero weight.
+int32_t check_forward_backward_weighted(const NcContext* ctx, const NcModelConfig& cfg, const int32_t* inputs,
+                                        const int32_t* targets, const float* weights, int32_t B, int32_t T,
+                                        double normalizer, int64_t* n_valid, int64_t* n_weighted);
 
 // Row scales [n] of the plain call: loss_scale / n_valid where there is a target, else 0.
 void uniform_row_scales(const int32_t* targets, int64_t n, float loss_scale, int64_t n_valid, float* out);

@@ -46,8 +46,7 @@ NC_API int32_t nc_model_forward_backward(NcModel* m, const int32_t* inputs, cons
   NC_CHECK_NOT_NULL(nullptr, m);
   return nc_guard(m->ctx, [&]() -> int32_t {
     int64_t n_valid = 0;
-    NC_TRY(check_train_batch(m->ctx, m->cfg, inputs, targets, B, T, &n_valid));
-    NC_TRY(check_loss_scale(m->ctx, loss_scale));
+    NC_TRY(check_forward_backward(m->ctx, m->cfg, inputs, targets, B, T, loss_scale, &n_valid));
     ThreadScope threads(m->ctx);
     ProfileScope profile(m);
     NC_TRY(ensure_grads(m));
@@ -70,9 +69,9 @@ NC_API int32_t nc_model_forward_backward_weighted(NcModel* m, const int32_t* inp
   NC_CHECK_NOT_NULL(nullptr, m);
   return nc_guard(m->ctx, [&]() -> int32_t {
     int64_t n_valid = 0, n_weighted = 0;
-    NC_TRY(check_train_batch(m->ctx, m->cfg, inputs, targets, B, T, &n_valid));
+    NC_TRY(check_forward_backward_weighted(m->ctx, m->cfg, inputs, targets, weights, B, T, normalizer, &n_valid,
+                                           &n_weighted));
     const int64_t N = (int64_t)B * T;
-    NC_TRY(check_loss_weights(m->ctx, weights, targets, N, normalizer, &n_weighted));
     ThreadScope threads(m->ctx);
     ProfileScope profile(m);
     NC_TRY(ensure_grads(m));

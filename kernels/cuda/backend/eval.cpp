@@ -42,12 +42,6 @@ using namespace nc::cu_backend;
 
 extern "C" {
 
-NC_API int32_t nc_model_forward_losses(NcModel* m, const int32_t* inputs, const int32_t* targets, int32_t B, int32_t T,
-                                       float* out_losses) {
-  NC_CHECK_NOT_NULL(nullptr, m);
-  return nc_guard(m->ctx, [&]() { return scores(m, inputs, targets, B, T, out_losses, nullptr); });
-}
-
 NC_API int32_t nc_model_forward_scores(NcModel* m, const int32_t* inputs, const int32_t* targets, int32_t B, int32_t T,
                                        float* out_losses, int32_t* out_argmax) {
   NC_CHECK_NOT_NULL(nullptr, m);

@@ -54,9 +54,7 @@ extern "C" {
 NC_API int32_t nc_kvcache_create(NcModel* m, int32_t batch, int32_t max_len, NcKVCache** out_cache) {
   NC_CHECK_NOT_NULL(nullptr, m);
   return nc_guard(m->ctx, [&]() -> int32_t {
-    NC_CHECK_NOT_NULL(m->ctx, out_cache);
-    *out_cache = nullptr;
-    NC_TRY(check_kvcache_shape(m, batch, max_len, m->rope_len));
+    NC_TRY(check_kvcache_create(m, batch, max_len, m->rope_len, out_cache));
     NC_TRY(use_device(m->ctx));
     std::unique_ptr<NcKVCache> owner(new NcKVCache());
     NcKVCache* c = owner.get();

@@ -165,10 +165,7 @@ extern "C" {
 NC_API int32_t nc_model_create(NcContext* ctx, const NcModelConfig* config, NcModel** out_model) {
   NC_CHECK_NOT_NULL(nullptr, ctx);
   return nc_guard(ctx, [&]() -> int32_t {
-    NC_CHECK_NOT_NULL(ctx, out_model);
-    *out_model = nullptr;
-    NC_TRY(validate_config(ctx, config));
-    NC_TRY(require_compute_dtype(ctx, *config, 1u << NC_DTYPE_BF16, "cuda"));
+    NC_TRY(check_model_create(ctx, config, out_model, 1u << NC_DTYPE_BF16, "cuda"));
     NC_TRY(use_device(ctx));
     struct Deleter {
       void operator()(NcModel* m) const {

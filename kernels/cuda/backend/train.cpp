@@ -65,8 +65,7 @@ NC_API int32_t nc_model_forward_backward(NcModel* m, const int32_t* inputs, cons
   NC_CHECK_NOT_NULL(nullptr, m);
   return nc_guard(m->ctx, [&]() -> int32_t {
     int64_t n_valid = 0;
-    NC_TRY(check_train_batch(m->ctx, m->cfg, inputs, targets, B, T, &n_valid));
-    NC_TRY(check_loss_scale(m->ctx, loss_scale));
+    NC_TRY(check_forward_backward(m->ctx, m->cfg, inputs, targets, B, T, loss_scale, &n_valid));
     ProfileScope profile(m);
     const int64_t N = (int64_t)B * T;
     std::vector<float> scale((size_t)N), losses;
@@ -84,9 +83,9 @@ NC_API int32_t nc_model_forward_backward_weighted(NcModel* m, const int32_t* inp
   NC_CHECK_NOT_NULL(nullptr, m);
   return nc_guard(m->ctx, [&]() -> int32_t {
     int64_t n_valid = 0, n_weighted = 0;
-    NC_TRY(check_train_batch(m->ctx, m->cfg, inputs, targets, B, T, &n_valid));
+    NC_TRY(check_forward_backward_weighted(m->ctx, m->cfg, inputs, targets, weights, B, T, normalizer, &n_valid,
+                                           &n_weighted));
     const int64_t N = (int64_t)B * T;
-    NC_TRY(check_loss_weights(m->ctx, weights, targets, N, normalizer, &n_weighted));
     ProfileScope profile(m);
     std::vector<float> scale((size_t)N), losses;
     weighted_row_scales(targets, weights, N, normalizer, scale.data());
