@@ -101,7 +101,7 @@ export async function planSpeedrun(o: Omit<SpeedrunOptions, "run">): Promise<Pla
   const data = local.shards ? ["--data-dir", local.shards] : [];
   const tasks = local.tasks ? ["--task-data-dir", local.tasks] : [];
   const compute = ["--device", o.device, "--threads", String(o.threads)];
-  // the data-parallel stages start one process per device, as speedrun.sh's torchrun; mid and SFT run in one
+  // every training and evaluation stage starts one process per device, as speedrun.sh's torchrun
   const nproc = o.nprocPerNode ?? p.nprocPerNode;
   if (!Number.isInteger(nproc) || nproc < 1) {
     throw new UserError(`--nproc-per-node must be at least 1, got ${nproc}`);
@@ -190,7 +190,7 @@ export async function planSpeedrun(o: Omit<SpeedrunOptions, "run">): Promise<Pla
   stages.push({
     name: "mid",
     title: "midtrain",
-    args: ["train", "mid", "--source-tag", tag, ...flags(p.mid), ...tasks, ...compute],
+    args: ["train", "mid", "--source-tag", tag, ...flags(p.mid), ...tasks, ...parallel],
     doneAt: finished("mid"),
   });
   stages.push({
@@ -203,7 +203,7 @@ export async function planSpeedrun(o: Omit<SpeedrunOptions, "run">): Promise<Pla
   stages.push({
     name: "sft",
     title: "supervised finetuning",
-    args: ["train", "sft", "--source-tag", tag, ...flags(p.sft), ...tasks, ...compute],
+    args: ["train", "sft", "--source-tag", tag, ...flags(p.sft), ...tasks, ...parallel],
     doneAt: finished("sft"),
   });
   stages.push({

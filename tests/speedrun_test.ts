@@ -152,7 +152,7 @@ Deno.test("speedrun plan: a stage is done only when its artifact is newer than t
   await assertRejects(() => stagesToRun(plan, "rl"), UserError, "add --rl");
 });
 
-Deno.test("speedrun plan: d20 runs the data-parallel stages on 8 processes, mid and SFT in one", async () => {
+Deno.test("speedrun plan: d20 runs every training and evaluation stage on 8 processes", async () => {
   const plan = await planSpeedrun({
     baseDir: "/nonexistent",
     preset: "d20",
@@ -165,11 +165,9 @@ Deno.test("speedrun plan: d20 runs the data-parallel stages on 8 processes, mid 
     const i = args.indexOf("--nproc-per-node");
     return i < 0 ? 1 : Number(args[i + 1]);
   };
-  for (const name of ["base", "base-eval", "mid-eval", "sft-eval", "rl", "rl-eval"] as const) {
+  for (const name of ["base", "base-eval", "mid", "mid-eval", "sft", "sft-eval", "rl", "rl-eval"] as const) {
     assertEquals(nproc(name), 8, name);
   }
-  assertEquals(nproc("mid"), 1);
-  assertEquals(nproc("sft"), 1);
   assertEquals(plan.find((s) => s.name === "base")!.args.slice(0, 4), ["train", "base", "--depth", "20"]);
   assertEquals(plan.find((s) => s.name === "data")!.args, ["data", "download", "-n", "240"]);
   const cpu = await planSpeedrun({

@@ -396,11 +396,11 @@ Deno.test({
 });
 
 Deno.test("a command that does not split its work refuses --nproc-per-node and a multi-rank environment", async () => {
-  const res = await runCliProcess(["train", "mid", "--nproc-per-node", "2"]);
+  const res = await runCliProcess(["tokenizer", "train", "--nproc-per-node", "2"]);
   assertEquals(res.code, 1);
   assertStringIncludes(
     res.err,
-    "--nproc-per-node: `train mid` runs as one process; data-parallel commands are train base, eval base",
+    "--nproc-per-node: `tokenizer` runs as one process; data-parallel commands are train base, eval base",
   );
   const ranked = await runCliProcess(["chat", "-p", "hi"], {
     env: { RANK: "1", WORLD_SIZE: "2", MASTER_ADDR: "127.0.0.1", MASTER_PORT: "29500" },

@@ -48,6 +48,8 @@ std::string missing(const char* what, const char* soname, const char* wheel, con
 
 }  // namespace
 
+void* open_runtime_library(const char* soname, std::string* tried) { return open_library(soname, tried); }
+
 Status load_cublaslt(const CublasLtApi** out) {
   static CublasLtApi api{};
   static Status status;

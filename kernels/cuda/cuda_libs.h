@@ -8,6 +8,8 @@
 
 #include <cublasLt.h>
 
+#include <string>
+
 #include "status.h"
 
 namespace nc::cuda {
@@ -34,5 +36,8 @@ struct CublasLtApi {
 Status load_cublaslt(const CublasLtApi** out);
 // Loads libcudnn.so.9 once per process and hands its handle to cudnn_frontend's dynamic loading.
 Status load_cudnn();
+// dlopen of `soname` with the search order above (for the other run-time libraries: backend/nccl_comm.cpp's
+// NCCL); null on failure, with what was tried appended to *tried.
+void* open_runtime_library(const char* soname, std::string* tried);
 
 }  // namespace nc::cuda

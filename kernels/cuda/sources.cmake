@@ -33,6 +33,7 @@ set(NC_CUDA_BACKEND_SOURCES
   backend/eval.cpp
   backend/kvcache.cpp
   backend/model.cpp
+  backend/nccl_optim.cpp
   backend/optimizer.cpp
   backend/passes.cpp
   backend/train.cpp

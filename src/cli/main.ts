@@ -39,7 +39,7 @@ export function buildProgram(): Command {
 }
 
 /** The commands that run on several ranks (our launcher, torchrun, SLURM, mpirun). */
-const DATA_PARALLEL_COMMANDS = ["train base", "eval base", "eval chat", "train rl"];
+const DATA_PARALLEL_COMMANDS = ["train base", "eval base", "eval chat", "train mid", "train sft", "train rl"];
 
 /** Runs the CLI with `args`; returns the process exit code. */
 export async function runCli(args: string[]): Promise<number> {

@@ -31,8 +31,8 @@ export function registerSpeedrunCommand(program: Command, runStage: StageRunner)
     .option("--threads <n>", "CPU threads for every stage (0: all cores)", parseIntOption("--threads"), 0)
     .option(
       "--nproc-per-node <n>",
-      "processes (one per device) for train base, eval base, eval chat and train rl (default: the preset's: " +
-        "cpu 1, d20 and d32 8); midtraining and SFT run in one process",
+      "processes (one per device) for every training and evaluation stage (default: the preset's: " +
+        "cpu 1, d20 and d32 8)",
       parseIntOption("--nproc-per-node"),
     )
     .action(async (opts, cmd: Command) => {

@@ -23,7 +23,7 @@ export function registerTrainMid(train: Command): void {
     )
     .option(
       "--total-batch-size <n>",
-      "tokens per optimizer step (grad accum fills it)",
+      "tokens per optimizer step over all ranks (grad accum fills it)",
       int("--total-batch-size"),
       D.totalBatchSize,
     )

@@ -39,7 +39,7 @@ export function registerTrainSft(train: Command): void {
     )
     .option(
       "--target-examples-per-step <n>",
-      "conversations per optimizer step (grad accum fills it)",
+      "conversations per optimizer step over all ranks (grad accum fills it)",
       int("--target-examples-per-step"),
       D.targetExamplesPerStep,
     )

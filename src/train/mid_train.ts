@@ -4,10 +4,19 @@
 //
 // One difference from nanochat, on purpose: --num-iterations counts optimizer steps (nanochat counts
 // generated micro-batches, which stops one step early and miscounts with gradient accumulation).
+//
+// Data-parallel as nanochat's mid_train under torchrun: rank r renders conversations r, r + W, ... of the
+// mixture into its own token stream (chat_stream.ts), gradient accumulation is divided by the world size,
+// the library averages the gradients. Each step the ranks agree on the stop, the epoch's end (any rank's
+// stream wrapped) and the progress (the largest, so every rank uses one lr; nanochat lets each rank use
+// its own cursor's). Validation bpb splits the one validation stream's batches over the ranks; rank 0
+// alone logs and writes; every rank's stream state is in the meta, so a resume at the same world is exact.
 import { UserError } from "../common/errors.ts";
 import { formatDuration } from "../common/fs.ts";
 import { countParams, flopsPerToken, type GPTConfig } from "../model/config.ts";
+import { joinWorld } from "../model/comm.ts";
 import { ComputeContext, type DeviceRequest } from "../model/context.ts";
+import { type DistEnv, readDistEnv } from "../dist/env.ts";
 import { GPT } from "../model/gpt.ts";
 import { MetricsRecorder } from "../report/metrics.ts";
 import { logReportSection } from "../report/section.ts";
@@ -53,6 +62,8 @@ export interface MidTrainOptions {
   peakFlops?: number;
   logEvery: number;
   stopAfter: number;
+  /** This process's rank and world (default: from the environment, readDistEnv). */
+  dist?: DistEnv;
 }
 
 interface MidLoopState {
@@ -74,11 +85,17 @@ export async function trainMid(o: MidTrainOptions): Promise<{ finalValBpb: numbe
   ) {
     if (!Number.isInteger(v) || v < 1) throw new UserError(`${flag} must be a positive integer, got ${v}`);
   }
+  const dist = o.dist ?? readDistEnv(Deno.env.toObject());
+  const { rank, worldSize } = dist;
+  const master = rank === 0;
+  const log = (...args: unknown[]) => {
+    if (master) console.log(...args);
+  };
   // the mixture and the base checkpoint first: bad data or a missing model fails before anything is written
   const dataOpts = { dataDir: o.taskDataDir, baseDir: o.baseDir };
   const { train: trainMix, val: valMix } = await midMixtures(dataOpts);
-  console.log(describeMixture("midtraining", trainMix));
-  console.log(describeMixture("validation", valMix));
+  log(describeMixture("midtraining", trainMix));
+  log(describeMixture("validation", valMix));
   const trainTask = requireRows("midtraining", trainMix, dataOpts);
   const valTask = requireRows("validation", valMix, dataOpts);
   const source = await loadSourceCheckpoint(o.baseDir, "base", o.sourceTag, o.sourceStep);
@@ -91,7 +108,7 @@ export async function trainMid(o: MidTrainOptions): Promise<{ finalValBpb: numbe
   const config: GPTConfig = { ...source.config, sequenceLen: o.maxSeqLen };
   const B = o.deviceBatchSize;
   const T = o.maxSeqLen;
-  const gradAccum = gradAccumSteps(o.totalBatchSize, B, T, 1);
+  const gradAccum = gradAccumSteps(o.totalBatchSize, B, T, worldSize);
   const modelTag = o.modelTag || source.tag;
   const ckptDir = checkpointDir(o.baseDir, "mid", modelTag);
   const flopsTok = flopsPerToken(config);
@@ -100,11 +117,13 @@ export async function trainMid(o: MidTrainOptions): Promise<{ finalValBpb: numbe
   const computeDtype = ctx.device.computeDtypes.includes("bf16") ? "bf16" : "f32";
   const peak = devicePeak(ctx, o.threads, o.peakFlops);
   const model = GPT.create(ctx, config, { maxBatch: B, computeDtype });
-  console.log(`device ${ctx.describe()}, ${computeDtype} compute`);
-  console.log(
+  log(`device ${ctx.describe()}, ${computeDtype} compute${worldSize > 1 ? `, ${worldSize} ranks` : ""}`);
+  log(
     `midtraining d${config.nLayer} (${countParams(config).total.toLocaleString("en-US")} params) from ` +
       `${source.ckpt.dir} step ${source.step}; ${o.totalBatchSize.toLocaleString("en-US")} tokens per step ` +
-      `(B=${B}, T=${T}, grad accum ${gradAccum}); checkpoints in ${ckptDir}`,
+      `(B=${B}, T=${T}, grad accum ${gradAccum}${
+        worldSize > 1 ? ` x ${worldSize} ranks` : ""
+      }); checkpoints in ${ckptDir}`,
   );
 
   let step = 0;
@@ -117,62 +136,89 @@ export async function trainMid(o: MidTrainOptions): Promise<{ finalValBpb: numbe
     lastStep: false,
   };
   let resumed = null;
+  let comm = null;
+  let metrics: MetricsRecorder | null = null;
   try {
-    resumed = o.resume ? await resumeStage<ChatStreamState, MidLoopState>(ckptDir, model, config) : null;
-    if (o.resume && resumed === null) {
-      console.log(`--resume: no checkpoint in ${ckptDir} yet, starting fresh`);
-    }
+    comm = await joinWorld(ctx, dist);
+    model.attachComm(comm);
+    resumed = o.resume
+      ? await resumeStage<ChatStreamState, MidLoopState>(ckptDir, model, config, { comm, rank, worldSize })
+      : null;
+    if (o.resume && resumed === null) log(`--resume: no checkpoint in ${ckptDir} yet, starting fresh`);
     if (resumed !== null) {
       step = resumed.step;
       streamState = resumed.loaderState;
       loop = resumed.loopState;
-      console.log(`resumed from ${ckptDir} step ${step}`);
+      log(`resumed from ${ckptDir} step ${step}`);
     } else {
       restoreModel(model, source.ckpt); // weights only: the optimizer starts fresh
     }
+    if (master) metrics = await MetricsRecorder.open(o.baseDir, "mid", resumed ? { resumeFrom: step } : {});
   } catch (err) {
-    model.free();
+    model.free(); // before the communicator it is attached to
+    comm?.destroy();
     ctx.destroy();
     throw err;
   }
+  const world = { comm, rank, worldSize };
 
-  const train = new ChatTokenStream({ task: trainTask, tokenizer: o.tokenizer, B, T, resume: streamState });
+  const train = new ChatTokenStream({
+    task: trainTask,
+    tokenizer: o.tokenizer,
+    B,
+    T,
+    rank,
+    world: worldSize,
+    resume: streamState,
+  });
   // the number of steps: given, or one epoch estimated from the mean length of a sample of conversations
+  const tokensPerStep = B * T * gradAccum; // per rank
   const horizon = o.numIterations > 0
     ? o.numIterations
-    : estimateEpochSteps(trainTask, o.tokenizer, B * T * gradAccum);
-  const tokensPerStep = B * T * gradAccum;
-  printRunEstimate({
-    flopsPerStep: flopsTok * tokensPerStep,
-    steps: Math.max(0, horizon - step),
-    peak,
-    deviceKind: ctx.device.kind,
-    label: o.numIterations > 0 ? "steps" : "steps (one epoch, estimated)",
-  });
+    : estimateEpochSteps(trainTask, o.tokenizer, tokensPerStep * worldSize);
+  if (master) {
+    printRunEstimate({
+      flopsPerStep: flopsTok * tokensPerStep,
+      steps: Math.max(0, horizon - step),
+      peak,
+      deviceKind: ctx.device.kind,
+      label: o.numIterations > 0 ? "steps" : "steps (one epoch, estimated)",
+    });
+  }
 
-  const metrics = await MetricsRecorder.open(o.baseDir, "mid", resumed ? { resumeFrom: step } : {});
   const tokenBytes = o.tokenizer.tokenBytes();
   const evalSteps = Math.max(1, Math.floor(o.evalTokens / (B * T)));
   const validate = () => {
+    // every rank reads the one validation stream and forwards its share of the batches (bpb.ts)
     const val = new ChatTokenStream({ task: valTask, tokenizer: o.tokenizer, B, T });
     const batches = { next: () => Promise.resolve({ done: false as const, value: val.next() }) };
-    return evaluateBpb(model, batches, evalSteps, B, T, tokenBytes);
+    return evaluateBpb(model, batches, evalSteps, B, T, tokenBytes, comm);
   };
 
   const stop = new StopSignal();
   const save = async (final: boolean) => {
-    await saveStage(ckptDir, model, {
-      step,
-      config,
-      userConfig: userConfig(o),
-      loaderState: train.state,
-      loopState: loop,
-      modelTag,
-      final,
-      source: { stage: "base", tag: source.tag, step: source.step },
-    }, o.keepLast);
-    metrics.markCheckpoint(step);
+    await saveStage(
+      ckptDir,
+      model,
+      {
+        step,
+        config,
+        userConfig: userConfig(o),
+        loaderState: train.state,
+        loopState: loop,
+        modelTag,
+        final,
+        source: { stage: "base", tag: source.tag, step: source.step },
+      },
+      o.keepLast,
+      world,
+    );
+    metrics?.markCheckpoint(step);
   };
+  // per step, summed over the ranks: [stop requested] at its start; [loss, wrapped, progress of each
+  // rank in its own slot] at its end
+  const agreeStop = new Float64Array(1);
+  const agreeStep = new Float64Array(2 + worldSize);
 
   const inStep = new StepProgress("step", gradAccum);
   const clock = new EtaClock();
@@ -180,16 +226,24 @@ export async function trainMid(o: MidTrainOptions): Promise<{ finalValBpb: numbe
   try {
     for (;;) {
       if (o.stopAfter > 0 && step >= o.stopAfter && step > (resumed?.step ?? 0)) stop.request();
+      // this step's decision, fixed before anything else awaits: a stop asked of any rank stops every
+      // rank after this same step
+      let stopNow = stop.requested;
+      if (comm) {
+        agreeStop[0] = stopNow ? 1 : 0;
+        await comm.allReduceSum(agreeStop);
+        stopNow = agreeStop[0] > 0;
+      }
       const resumedHere = resumed !== null && step === resumed.step;
       if (o.evalEvery > 0 && (loop.lastStep || step % o.evalEvery === 0) && !resumedHere) {
         valBpb = await validate();
         loop.minValBpb = Math.min(loop.minValBpb ?? Infinity, valBpb);
-        metrics.record(step, { "bpb/val": valBpb });
-        console.log(`step ${padStep(step)} | validation bpb: ${valBpb.toFixed(6)}`);
+        metrics?.record(step, { "bpb/val": valBpb });
+        log(`step ${padStep(step)} | validation bpb: ${valBpb.toFixed(6)}`);
       }
       const periodicSave = o.saveEvery > 0 && step > (resumed?.step ?? 0) && step % o.saveEvery === 0;
-      if (loop.lastStep || periodicSave || stop.requested) await save(loop.lastStep);
-      if (loop.lastStep || stop.requested) break;
+      if (loop.lastStep || periodicSave || stopNow) await save(loop.lastStep);
+      if (loop.lastStep || stopNow) break;
 
       // one optimizer step over gradAccum micro-batches
       const t0 = performance.now();
@@ -201,8 +255,19 @@ export async function trainMid(o: MidTrainOptions): Promise<{ finalValBpb: numbe
       }
       inStep.end();
       const stats = model.lossStats();
-      const loss = stats.lossSum / stats.calls;
-      const approx = o.numIterations > 0 ? (step + 1) / o.numIterations : train.progress;
+      let loss = stats.lossSum / stats.calls;
+      let approx = o.numIterations > 0 ? (step + 1) / o.numIterations : train.progress;
+      let wrapped = train.wrapped;
+      if (comm) {
+        agreeStep.fill(0);
+        agreeStep[0] = loss;
+        agreeStep[1] = wrapped ? 1 : 0;
+        agreeStep[2 + rank] = approx;
+        await comm.allReduceSum(agreeStep);
+        loss = agreeStep[0] / worldSize; // the mean over the global batch (equal micro-batch sizes)
+        wrapped = agreeStep[1] > 0; // nanochat: last_step all-reduced with MAX
+        approx = Math.max(...agreeStep.subarray(2));
+      }
       loop.progress = Math.max(loop.progress, approx);
       const lrm = midLrMultiplier(loop.progress);
       await model.optimStep({
@@ -214,20 +279,20 @@ export async function trainMid(o: MidTrainOptions): Promise<{ finalValBpb: numbe
       model.zeroGrad();
       const dt = (performance.now() - t0) / 1000;
       step++;
-      loop.lastStep = o.numIterations > 0 ? step >= o.numIterations : train.wrapped;
+      loop.lastStep = o.numIterations > 0 ? step >= o.numIterations : wrapped;
 
       loop.smoothTrainLoss = EMA_BETA * loop.smoothTrainLoss + (1 - EMA_BETA) * loss;
       const smooth = loop.smoothTrainLoss / (1 - EMA_BETA ** step);
-      metrics.record(step, { "loss/train": loss, "loss/train_smooth": smooth, "lr/multiplier": lrm });
+      metrics?.record(step, { "loss/train": loss, "loss/train_smooth": smooth, "lr/multiplier": lrm });
       if (step > 10) loop.totalTrainingTime += dt;
       clock.add(dt);
-      const tokPerSec = tokensPerStep / dt;
-      const mfu = peak ? (flopsTok * tokPerSec / peak) * 100 : Number.NaN;
+      const tokPerSec = tokensPerStep * worldSize / dt;
+      const mfu = peak ? (flopsTok * tokPerSec / (peak * worldSize)) * 100 : Number.NaN;
       const left = o.numIterations > 0
         ? o.numIterations - step
         : Math.round(step / Math.max(loop.progress, 1e-9)) - step;
       if (step % o.logEvery === 0 || loop.lastStep) {
-        console.log(
+        log(
           `step ${padStep(step)} (${(100 * loop.progress).toFixed(2)}%) | loss: ${loss.toFixed(6)} | ` +
             `smooth: ${smooth.toFixed(4)} | lrm: ${lrm.toFixed(2)} | dt: ${(dt * 1000).toFixed(0)}ms | ` +
             `tok/sec: ${Math.round(tokPerSec).toLocaleString("en-US")} | ` +
@@ -238,19 +303,20 @@ export async function trainMid(o: MidTrainOptions): Promise<{ finalValBpb: numbe
   } finally {
     inStep.end();
     stop.dispose();
-    metrics.close();
-    model.free();
+    metrics?.close();
+    model.free(); // before the communicator it is attached to
+    comm?.destroy();
     ctx.destroy();
   }
 
-  if (loop.lastStep) {
+  if (master && loop.lastStep) {
     await logReportSection(o.baseDir, "Midtraining", [
       userConfig(o),
       {
         "Training rows": trainMix.rows,
         ...Object.fromEntries(trainMix.parts.map((p) => [`Rows of ${p.name}`, p.rows])),
         "Number of iterations": step,
-        "DDP world size": 1,
+        "DDP world size": worldSize,
       },
       {
         "Minimum validation bpb": loop.minValBpb,

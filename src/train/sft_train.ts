@@ -5,10 +5,21 @@
 //
 // Differences from nanochat, on purpose: --num-iterations optimizer steps are all taken (nanochat's loop
 // breaks before the last one), and a micro-batch with no supervised token is skipped instead of giving NaN.
+//
+// Data-parallel as nanochat's chat_sft under torchrun: rank r takes examples r, r + W, ... of the mixture
+// (sft_batches.ts), gradient accumulation is divided by the world size, the library averages the
+// gradients; the loss and supervised tokens of a step are summed over the ranks (a step runs the
+// optimizer when any rank had a supervised token). The validation loss splits the one validation stream's
+// batches over the ranks and sums (nanochat averages per-rank strided streams: ours is 1 rank's number),
+// and so do the MMLU / ARC-Easy problems. Rank 0 alone logs and writes; every rank's example count is in
+// the meta, so a resume at the same world is exact. With one row per micro-batch (B 1) W ranks see the
+// global batches of 1 rank in the same order.
 import { UserError } from "../common/errors.ts";
 import { formatDuration } from "../common/fs.ts";
 import { countParams, flopsPerToken, type GPTConfig } from "../model/config.ts";
+import { joinWorld } from "../model/comm.ts";
 import { ComputeContext, type DeviceRequest } from "../model/context.ts";
+import { type DistEnv, readDistEnv } from "../dist/env.ts";
 import { GPT } from "../model/gpt.ts";
 import { MetricsRecorder } from "../report/metrics.ts";
 import { logReportSection } from "../report/section.ts";
@@ -56,6 +67,8 @@ export interface SftTrainOptions {
   peakFlops?: number;
   logEvery: number;
   stopAfter: number;
+  /** This process's rank and world (default: from the environment, readDistEnv). */
+  dist?: DistEnv;
 }
 
 interface SftLoopState {
@@ -72,18 +85,25 @@ export async function trainSft(o: SftTrainOptions): Promise<{ valLoss: number; s
   if (o.source !== "mid" && o.source !== "base") {
     throw new UserError(`--source must be mid or base, got "${o.source}"`);
   }
+  const dist = o.dist ?? readDistEnv(Deno.env.toObject());
+  const { rank, worldSize } = dist;
+  const master = rank === 0;
+  const log = (...args: unknown[]) => {
+    if (master) console.log(...args);
+  };
   const B = o.deviceBatchSize;
-  if (o.targetExamplesPerStep % B !== 0) {
+  if (o.targetExamplesPerStep % (B * worldSize) !== 0) {
     throw new UserError(
-      `--target-examples-per-step ${o.targetExamplesPerStep} must be a multiple of --device-batch-size ${B}`,
+      `--target-examples-per-step ${o.targetExamplesPerStep} must be a multiple of --device-batch-size ${B}` +
+        (worldSize > 1 ? ` x ${worldSize} ranks` : ""),
     );
   }
-  const gradAccum = o.targetExamplesPerStep / B;
+  const gradAccum = o.targetExamplesPerStep / (B * worldSize);
   // data and the source model first: a bad input fails before anything is written
   const dataOpts = { dataDir: o.taskDataDir, baseDir: o.baseDir };
   const { train: trainMix, val: valMix } = await sftMixtures(dataOpts);
-  console.log(describeMixture("SFT", trainMix));
-  console.log(describeMixture("validation", valMix));
+  log(describeMixture("SFT", trainMix));
+  log(describeMixture("validation", valMix));
   const trainTask = requireRows("SFT", trainMix, dataOpts);
   const valTask = requireRows("validation", valMix, dataOpts);
   const metricTasks: Task[] = [];
@@ -116,72 +136,93 @@ export async function trainSft(o: SftTrainOptions): Promise<{ valLoss: number; s
   const peak = devicePeak(ctx, o.threads, o.peakFlops);
   // twice the rows for the no-gradient accuracy passes, as nanochat
   const model = GPT.create(ctx, config, { maxBatch: 2 * B, computeDtype });
-  console.log(`device ${ctx.describe()}, ${computeDtype} compute`);
-  console.log(
+  log(`device ${ctx.describe()}, ${computeDtype} compute${worldSize > 1 ? `, ${worldSize} ranks` : ""}`);
+  log(
     `SFT d${config.nLayer} (${countParams(config).total.toLocaleString("en-US")} params) from ` +
       `${source.ckpt.dir} step ${source.step}; ${numIterations} steps of ${o.targetExamplesPerStep} examples ` +
-      `(B=${B}, grad accum ${gradAccum}); checkpoints in ${ckptDir}`,
+      `(B=${B}, grad accum ${gradAccum}${
+        worldSize > 1 ? ` x ${worldSize} ranks` : ""
+      }); checkpoints in ${ckptDir}`,
   );
 
   let step = 0;
   let examples = 0;
   let loop: SftLoopState = { trainLoss: null, valLoss: null, accuracies: {}, totalTrainingTime: 0 };
   let resumed = null;
+  let comm = null;
+  let metrics: MetricsRecorder | null = null;
   try {
-    resumed = o.resume ? await resumeStage<number, SftLoopState>(ckptDir, model, config) : null;
-    if (o.resume && resumed === null) {
-      console.log(`--resume: no checkpoint in ${ckptDir} yet, starting fresh`);
-    }
+    comm = await joinWorld(ctx, dist);
+    model.attachComm(comm);
+    resumed = o.resume
+      ? await resumeStage<number, SftLoopState>(ckptDir, model, config, { comm, rank, worldSize })
+      : null;
+    if (o.resume && resumed === null) log(`--resume: no checkpoint in ${ckptDir} yet, starting fresh`);
     if (resumed !== null) {
       step = resumed.step;
       examples = resumed.loaderState;
       loop = resumed.loopState;
-      console.log(`resumed from ${ckptDir} step ${step}`);
+      log(`resumed from ${ckptDir} step ${step}`);
     } else {
       restoreModel(model, source.ckpt); // weights only: the optimizer starts fresh
     }
+    if (master) metrics = await MetricsRecorder.open(o.baseDir, "sft", resumed ? { resumeFrom: step } : {});
   } catch (err) {
-    model.free();
+    model.free(); // before the communicator it is attached to
+    comm?.destroy();
     ctx.destroy();
     throw err;
   }
-  const train = new SftBatches(trainTask, o.tokenizer, B, T, examples);
-  // padded rows are at most T long; the estimate takes the mean row as half of T
-  printRunEstimate({
-    flopsPerStep: flopsPerToken(config) * o.targetExamplesPerStep * (T / 2),
-    steps: numIterations - step,
-    peak,
-    deviceKind: ctx.device.kind,
-  });
+  const world = { comm, rank, worldSize };
+  const train = new SftBatches(trainTask, o.tokenizer, B, T, examples, rank, worldSize);
+  // padded rows are at most T long; the estimate takes the mean row as half of T (per rank)
+  if (master) {
+    printRunEstimate({
+      flopsPerStep: flopsPerToken(config) * (o.targetExamplesPerStep / worldSize) * (T / 2),
+      steps: numIterations - step,
+      peak,
+      deviceKind: ctx.device.kind,
+    });
+  }
 
-  const metrics = await MetricsRecorder.open(o.baseDir, "sft", resumed ? { resumeFrom: step } : {});
+  // the mean over eval-steps batches of the one validation stream, batch s forwarded by rank s mod W
   const validate = async () => {
-    const val = new SftBatches(valTask, o.tokenizer, B, T);
-    let sum = 0;
-    for (let s = 0; s < o.evalSteps; s++) {
-      const b = val.next();
+    const sums = new Float64Array(1);
+    for (let s = rank; s < o.evalSteps; s += worldSize) {
+      const b = new SftBatches(valTask, o.tokenizer, B, T, s * B).next();
       const losses = await model.forwardLosses(b.inputs, b.targets, b.B, b.T);
       let batchSum = 0;
       for (let i = 0; i < losses.length; i++) if (b.targets[i] >= 0) batchSum += losses[i];
-      sum += b.validTokens > 0 ? batchSum / b.validTokens : 0;
+      sums[0] += b.validTokens > 0 ? batchSum / b.validTokens : 0;
     }
-    return sum / o.evalSteps;
+    if (comm) await comm.allReduceSum(sums);
+    return sums[0] / o.evalSteps;
   };
 
   const stop = new StopSignal();
   const save = async () => {
-    await saveStage(ckptDir, model, {
-      step,
-      config,
-      userConfig: userConfig(o),
-      loaderState: train.state,
-      loopState: loop,
-      modelTag,
-      final: step === numIterations,
-      source: { stage: o.source, tag: source.tag, step: source.step },
-    }, o.keepLast);
-    metrics.markCheckpoint(step);
+    await saveStage(
+      ckptDir,
+      model,
+      {
+        step,
+        config,
+        userConfig: userConfig(o),
+        loaderState: train.state,
+        loopState: loop,
+        modelTag,
+        final: step === numIterations,
+        source: { stage: o.source, tag: source.tag, step: source.step },
+      },
+      o.keepLast,
+      world,
+    );
+    metrics?.markCheckpoint(step);
   };
+  // per step, summed over the ranks: [stop requested] at its start; [loss sum, backward calls,
+  // supervised tokens] after its backward passes
+  const agreeStop = new Float64Array(1);
+  const agreeStep = new Float64Array(3);
 
   const inStep = new StepProgress("step", gradAccum);
   const clock = new EtaClock();
@@ -189,11 +230,19 @@ export async function trainSft(o: SftTrainOptions): Promise<{ valLoss: number; s
     for (;;) {
       const last = step === numIterations;
       if (o.stopAfter > 0 && step >= o.stopAfter && step > (resumed?.step ?? 0)) stop.request();
+      // this step's decision, fixed before anything else awaits: a stop asked of any rank stops every
+      // rank after this same step
+      let stopNow = stop.requested;
+      if (comm) {
+        agreeStop[0] = stopNow ? 1 : 0;
+        await comm.allReduceSum(agreeStop);
+        stopNow = agreeStop[0] > 0;
+      }
       const resumedHere = resumed !== null && step === resumed.step;
       if (o.evalEvery > 0 && (last || step % o.evalEvery === 0) && !resumedHere) {
         loop.valLoss = await validate();
-        metrics.record(step, { "loss/val": loop.valLoss });
-        console.log(`step ${padStep(step)} | validation loss: ${loop.valLoss.toFixed(6)}`);
+        metrics?.record(step, { "loss/val": loop.valLoss });
+        log(`step ${padStep(step)} | validation loss: ${loop.valLoss.toFixed(6)}`);
       }
       if (metricTasks.length > 0 && !resumedHere && (last || (step > 0 && step % o.evalMetricsEvery === 0))) {
         const parts: string[] = [];
@@ -202,16 +251,17 @@ export async function trainSft(o: SftTrainOptions): Promise<{ valLoss: number; s
             batchSize: 2 * B,
             maxProblems: o.evalMetricsMaxProblems,
             quiet: true,
+            shard: comm, // the problems split over the ranks, the counts summed
           });
           loop.accuracies[task.name] = r.accuracy;
-          metrics.record(step, { [`accuracy/${task.name}`]: r.accuracy });
+          metrics?.record(step, { [`accuracy/${task.name}`]: r.accuracy });
           parts.push(`${task.name} accuracy: ${r.accuracy.toFixed(4)} (${r.passed}/${r.total})`);
         }
-        console.log(`step ${padStep(step)} | ${parts.join(", ")}`);
+        log(`step ${padStep(step)} | ${parts.join(", ")}`);
       }
       const periodicSave = o.saveEvery > 0 && step > (resumed?.step ?? 0) && step % o.saveEvery === 0;
-      if (last || periodicSave || stop.requested) await save();
-      if (last || stop.requested) break;
+      if (last || periodicSave || stopNow) await save();
+      if (last || stopNow) break;
 
       const t0 = performance.now();
       inStep.start(step);
@@ -226,9 +276,14 @@ export async function trainSft(o: SftTrainOptions): Promise<{ valLoss: number; s
       }
       inStep.end();
       const stats = model.lossStats();
-      const loss = stats.calls > 0 ? stats.lossSum / stats.calls : Number.NaN;
+      agreeStep.set([stats.calls > 0 ? stats.lossSum : 0, stats.calls, numTokens]);
+      if (comm) await comm.allReduceSum(agreeStep); // nanochat sums num_tokens over the ranks
+      const [lossSum, calls] = agreeStep;
+      numTokens = agreeStep[2];
+      const loss = calls > 0 ? lossSum / calls : Number.NaN;
       const lrm = sftLrMultiplier(step, numIterations);
-      if (stats.calls > 0) {
+      // every rank steps (the optimizer's collectives) when any had a supervised token
+      if (calls > 0) {
         await model.optimStep({
           ...stageLearningRates(o, config.nEmbd, o.initLrFrac * lrm),
           // chat_sft keeps Muon's default momentum (no warmup schedule)
@@ -243,9 +298,9 @@ export async function trainSft(o: SftTrainOptions): Promise<{ valLoss: number; s
       loop.trainLoss = loss;
       loop.totalTrainingTime += dt;
       clock.add(dt);
-      metrics.record(step, { "loss/train": loss, "lr/multiplier": lrm });
+      metrics?.record(step, { "loss/train": loss, "lr/multiplier": lrm });
       if (step % o.logEvery === 0 || step === numIterations) {
-        console.log(
+        log(
           `step ${padStep(step)}/${padStep(numIterations)} | loss: ${loss.toFixed(6)} | lrm: ${
             lrm.toFixed(6)
           } | ` +
@@ -257,12 +312,13 @@ export async function trainSft(o: SftTrainOptions): Promise<{ valLoss: number; s
   } finally {
     inStep.end();
     stop.dispose();
-    metrics.close();
-    model.free();
+    metrics?.close();
+    model.free(); // before the communicator it is attached to
+    comm?.destroy();
     ctx.destroy();
   }
 
-  if (step === numIterations) {
+  if (master && step === numIterations) {
     await logReportSection(o.baseDir, "Chat SFT", [
       userConfig(o),
       {

@@ -1,8 +1,10 @@
-// A data-parallel training program over the real compute library, for tests/train_dist_test.ts: every
+// A data-parallel training program over the real compute library, for tests/train_dist_test.ts (cpu)
+// and tests/train_dist_cuda_emu_test.ts (--device cuda on the emulated cuda build): every
 // rank joins the run its environment describes (our launcher, torchrun's variables, ...), builds the same
 // tiny GPT, and runs `--steps` optimizer steps in which rank r backpropagates rows [r*R, (r+1)*R) of a
 // seeded global batch of `--rows` rows (R = rows / world; the first steps clip on the global norm).
-// Rank 0 writes the mean loss of every step and the final parameters to `--out` as JSON, so a 1-rank
+// Rank 0 writes the mean loss of every step, the final parameters and its optimizer-state table to
+// `--out` as JSON, so a 1-rank
 // run and an N-rank run of the same global batch can be compared.
 import { maybeLaunch, readDistEnv } from "../../src/dist/mod.ts";
 import { joinWorld } from "../../src/model/comm.ts";
@@ -19,13 +21,15 @@ const flag = (name: string, dflt: string) => {
 const steps = Number(flag("--steps", "4"));
 const rows = Number(flag("--rows", "4"));
 const out = flag("--out", "");
+// cpu (default) or cuda: the emulated cuda build serves cuda when NANOCHAT_COMPUTE_LIB points at it
+const device = flag("--device", "cpu") as "cpu" | "cuda";
 const T = 16;
 const config = { sequenceLen: T, vocabSize: 256, nLayer: 2, nHead: 2, nKvHead: 2, nEmbd: 64 };
 
 const env = readDistEnv(Deno.env.toObject());
 const R = rows / env.worldSize;
 if (!Number.isInteger(R)) throw new Error(`--rows ${rows} must divide by the world size ${env.worldSize}`);
-const ctx = ComputeContext.create({ threads: 1 });
+const ctx = ComputeContext.create({ device, threads: 1 });
 const comm = await joinWorld(ctx, env);
 const model = GPT.create(ctx, config, { maxBatch: R });
 model.attachComm(comm);
@@ -60,12 +64,20 @@ for (let step = 0; step < steps; step++) {
   const loss = Float64Array.of(model.lossStats().lastLoss);
   if (comm) await comm.allReduceSum(loss);
   losses.push(loss[0] / env.worldSize);
+  console.log(`rank ${env.rank} step ${step}`); // progress, for tests that act mid-run
   const gradScale = step < 2 ? Math.min(1, 0.5 / (model.gradNorm() + 1e-6)) : 1;
   await model.optimStep({ lrUnembed: 0.004, lrEmbed: 0.2, lrMatrix: 0.02, muonMomentum: 0.95, gradScale });
 }
 if (env.rank === 0 && out) {
   const params = model.params().map((p) => Array.from(model.readParam(p.index)));
-  await Deno.writeTextFile(out, JSON.stringify({ worldSize: env.worldSize, losses, params }));
+  // rank 0's optimizer-state table: which slice of each tensor it holds
+  const states = model.optimStates().map(({ name, offset, numel, fullNumel }) => ({
+    name,
+    offset,
+    numel,
+    fullNumel,
+  }));
+  await Deno.writeTextFile(out, JSON.stringify({ worldSize: env.worldSize, losses, params, states }));
 }
 model.free();
 comm?.destroy();

@@ -1,18 +1,83 @@
-// comm.cpp — the communicator slot of the cuda backend. This build has no collective transport (NCCL
-// is the distributed work's next step), so, like the cpu backend, it supports world_size 1: the
-// collectives are then exact (a sum over one rank is the value itself) and every rank holds all
-// optimizer state. world_size > 1 is NC_ERR_UNSUPPORTED with the same advice as the cpu backend.
+// comm.cpp — the communicator of the cuda backend. A world of one rank needs no transport (its
+// collectives are exact as they are). With NC_CUDA_DIST (the build links kernels/dist) world_size > 1
+// runs data-parallel:
+//   id        nc_comm_id_create makes kernels/dist's 128-byte "NCD1" id naming rank 0's bootstrap store
+//             (the cpu backend's id). NCCL's own 128-byte ncclUniqueId does not travel in it: every rank
+//             joins a Gloo communicator through the store, and rank 0 broadcasts its ncclUniqueId over
+//             that (nccl_comm.h), so one id format serves both backends and the launcher.
+//   device    the collectives of the optimizer (nccl_comm.cpp: NCCL on the model's compute stream;
+//             kernels/emu/nccl_emu.cpp under the emulator: Gloo after draining the stream);
+//   host      the double reductions (metrics, stop flags) and the barrier go over Gloo.
+// The optimizer step over it is nccl_optim.cpp's: DistAdamW sharded per kernels/dist/shard_plan.h
+// (reduce-scatter, this rank's state rows, all-gather) and DistMuon (stacked reduce-scatter, owners
+// orthogonalize their matrices, all-gather).
 #include <cstring>
+#include <memory>
 #include <random>
+#include <string>
+#include <unistd.h>
 
 #include "checks.h"
 #include "internal.h"
 
+#ifdef NC_CUDA_DIST
+#include <chrono>
+
+#include "comm.h"  // first: kernels/dist's status.h, which dist_status.h maps to the ABI's statuses
+#include "nccl_comm.h"
+#include "../../cpu/dist_status.h"
+#endif
+
 namespace {
 
-constexpr char kTag[16] = "nanochat-cuda/1";  // bytes 0..15 of an id made here
+constexpr int64_t kDefaultTimeoutMs = 5 * 60 * 1000;
+
+[[maybe_unused]] int64_t timeout_of(const NcCommOptions* o) {
+  return o && o->timeout_ms > 0 ? o->timeout_ms : kDefaultTimeoutMs;
+}
+
+#ifndef NC_CUDA_DIST
+constexpr char kTag[16] = "nanochat-cuda/1";  // bytes 0..15 of an id made by a build without kernels/dist
+#else
+// The host other ranks use to reach this one when the caller names none: this machine's name.
+std::string default_advertise_host() {
+  char name[256] = {0};
+  if (::gethostname(name, sizeof name - 1) != 0 || name[0] == 0) return "127.0.0.1";
+  return name;
+}
+#endif
 
 }  // namespace
+
+namespace nc::cu_backend {
+
+int32_t average_grads(NcModel* m) {
+  if (!m->comm || !m->comm->impl || m->grads_averaged) return NC_OK;
+#ifdef NC_CUDA_DIST
+  NC_TRY(timed_collectives(m, [&]() -> int32_t {
+    NC_DIST_TRY(m->ctx, m->comm->impl->all_reduce(m->g.as<float>(), (size_t)m->n_weights, nc::dist::ReduceOp::kAvg,
+                                                  m->stream));
+    return NC_OK;
+  }));
+  // the caller reads the result next: wait here through the communicator, not with a plain download
+  NC_TRY(sync_stream(m, "cudaStreamSynchronize (gradient average)"));
+#endif
+  m->grads_averaged = true;
+  return NC_OK;
+}
+
+int32_t sync_stream(NcModel* m, const char* what) {
+#ifdef NC_CUDA_DIST
+  if (m->comm && m->comm->impl) {
+    NC_DIST_TRY(m->ctx, m->comm->impl->synchronize(m->stream));
+    return NC_OK;
+  }
+#endif
+  NC_CU(m->ctx, cudaStreamSynchronize(m->stream), what);
+  return NC_OK;
+}
+
+}  // namespace nc::cu_backend
 
 extern "C" {
 
@@ -21,12 +86,20 @@ NC_API int32_t nc_comm_id_create(const NcCommOptions* options, NcCommId* out_id)
   NC_TRY(nc::validate_comm_options(nullptr, options));
   return nc_guard(nullptr, [&]() -> int32_t {
     std::memset(out_id, 0, sizeof *out_id);
+#ifdef NC_CUDA_DIST
+    const std::string host = options && options->advertise_host[0] ? options->advertise_host : default_advertise_host();
+    nc::dist::UniqueId id{};
+    NC_DIST_TRY(nullptr, nc::dist::make_gloo_unique_id(host, std::chrono::milliseconds(timeout_of(options)), &id));
+    static_assert(sizeof id.bytes == sizeof out_id->bytes, "the dist id is NcCommId's 128 bytes");
+    std::memcpy(out_id->bytes, id.bytes, sizeof out_id->bytes);
+#else
     std::memcpy(out_id->bytes, kTag, sizeof kTag);
     std::random_device rd;
     for (size_t i = sizeof kTag; i < sizeof out_id->bytes; i += 4) {
       const uint32_t r = rd();
       std::memcpy(out_id->bytes + i, &r, 4);
     }
+#endif
     return NC_OK;
   });
 }
@@ -39,22 +112,44 @@ NC_API int32_t nc_comm_create(NcContext* ctx, const NcCommId* id, int32_t rank, 
     NC_CHECK_NOT_NULL(ctx, out_comm);
     *out_comm = nullptr;
     NC_TRY(nc::validate_comm_options(ctx, options));
-    NC_REQUIRE(ctx, std::memcmp(id->bytes, kTag, sizeof kTag) == 0, NC_ERR_INVALID_ARGUMENT,
-               "the communicator id was not made by nc_comm_id_create of the cuda backend (pass rank 0's id "
-               "to every rank unchanged)");
     NC_REQUIRE(ctx, world_size >= 1, NC_ERR_INVALID_ARGUMENT, "world_size must be >= 1, got %d", world_size);
     NC_REQUIRE(ctx, rank >= 0 && rank < world_size, NC_ERR_OUT_OF_RANGE, "rank %d must be in [0, world_size = %d)",
                rank, world_size);
-    NC_REQUIRE(ctx, world_size == 1, NC_ERR_UNSUPPORTED,
-               "world_size %d: this build of the cuda backend has no collective transport and supports "
-               "world_size 1 only (one process); run a single process",
-               world_size);
-    NcComm* comm = new NcComm();
+    std::unique_ptr<NcComm> comm(new NcComm());
     comm->ctx = ctx;
     comm->rank = rank;
     comm->world_size = world_size;
+#ifdef NC_CUDA_DIST
+    nc::dist::UniqueId uid{};
+    std::memcpy(uid.bytes, id->bytes, sizeof uid.bytes);
+    nc::dist::BootstrapAddress addr;
+    NC_REQUIRE(ctx, nc::dist::decode_unique_id(uid, &addr).ok(), NC_ERR_INVALID_ARGUMENT,
+               "the communicator id was not made by nc_comm_id_create of the cuda backend (pass rank 0's id "
+               "to every rank unchanged)");
+    NC_TRY(nc::cu_backend::use_device(ctx));
+    // Every rank joins, a world of one too: that is what lets rank 0's bootstrap store stop at once.
+    nc::dist::CommOptions o;
+    o.timeout = std::chrono::milliseconds(timeout_of(options));
+    if (options) o.transport_host = options->transport_host;
+    std::unique_ptr<nc::dist::Communicator> host;
+    NC_DIST_TRY(ctx, nc::dist::create_gloo_communicator(uid, rank, world_size, o, &host));
+    if (world_size > 1) {
+      std::unique_ptr<nc::cu_backend::DeviceComm> dev;
+      NC_DIST_TRY(ctx, nc::cu_backend::create_device_comm(std::move(host), o.timeout, &dev));
+      comm->impl = dev.release();
+    }
+#else
+    NC_REQUIRE(ctx, std::memcmp(id->bytes, kTag, sizeof kTag) == 0, NC_ERR_INVALID_ARGUMENT,
+               "the communicator id was not made by nc_comm_id_create of the cuda backend (pass rank 0's id "
+               "to every rank unchanged)");
+    NC_REQUIRE(ctx, world_size == 1, NC_ERR_UNSUPPORTED,
+               "world_size %d: this build of the cuda backend has no collective transport (built without "
+               "kernels/dist: -DNC_BUILD_DIST=OFF or the standalone kernels/cuda build) and supports "
+               "world_size 1 only; run a single process",
+               world_size);
+#endif
     ctx->live_comms++;
-    *out_comm = comm;
+    *out_comm = comm.release();
     return NC_OK;
   });
 }
@@ -65,6 +160,9 @@ NC_API int32_t nc_comm_destroy(NcComm* comm) {
   NC_REQUIRE(comm->ctx, attached == 0, NC_ERR_STATE,
              "the communicator is attached to %d model(s); destroy or detach them first", attached);
   comm->ctx->live_comms--;
+#ifdef NC_CUDA_DIST
+  delete comm->impl;
+#endif
   delete comm;
   return NC_OK;
 }
@@ -82,12 +180,28 @@ NC_API int32_t nc_comm_allreduce_sum(NcComm* comm, double* inout, int64_t n) {
   NC_CHECK_NOT_NULL(nullptr, comm);
   NC_REQUIRE(comm->ctx, n >= 0, NC_ERR_INVALID_ARGUMENT, "n must be >= 0, got %lld", (long long)n);
   NC_REQUIRE(comm->ctx, n == 0 || inout != nullptr, NC_ERR_INVALID_ARGUMENT, "inout must not be NULL");
-  return NC_OK;  // the sum over the one rank is its own values
+  if (!comm->impl) return NC_OK;  // the sum over the one rank is its own values
+#ifdef NC_CUDA_DIST
+  return nc_guard(comm->ctx, [&]() -> int32_t {
+    NC_DIST_TRY(comm->ctx, comm->impl->all_reduce_f64(inout, (size_t)n, nc::dist::ReduceOp::kSum));
+    return NC_OK;
+  });
+#else
+  return NC_OK;
+#endif
 }
 
 NC_API int32_t nc_comm_barrier(NcComm* comm) {
   NC_CHECK_NOT_NULL(nullptr, comm);
-  return NC_OK;  // one rank has always arrived
+  if (!comm->impl) return NC_OK;  // one rank has always arrived
+#ifdef NC_CUDA_DIST
+  return nc_guard(comm->ctx, [&]() -> int32_t {
+    NC_DIST_TRY(comm->ctx, comm->impl->barrier());
+    return NC_OK;
+  });
+#else
+  return NC_OK;
+#endif
 }
 
 NC_API int32_t nc_model_attach_comm(NcModel* m, NcComm* comm) {
@@ -97,10 +211,14 @@ NC_API int32_t nc_model_attach_comm(NcModel* m, NcComm* comm) {
   NC_REQUIRE(m->ctx, m->opt.p == nullptr, NC_ERR_STATE,
              "the optimizer state already exists: attach the communicator before the first optimizer step or "
              "state read/write");
-  if (m->comm) m->comm->attached--;
-  m->comm = comm;
-  if (comm) comm->attached++;
-  return NC_OK;
+  return nc_guard(m->ctx, [&]() -> int32_t {
+    NC_TRY(nc::cu_backend::dist_attach(m, comm));
+    if (m->comm) m->comm->attached--;
+    m->comm = comm;
+    if (comm) comm->attached++;
+    m->grads_averaged = false;
+    return NC_OK;
+  });
 }
 
 }  // extern "C"

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "attention_path.h"
@@ -72,11 +73,17 @@ struct NcContext {
   std::atomic<int32_t> live_comms{0};
 };
 
-// The communicator: world size 1 in this build (NCCL comes with the distributed work), no transport.
+namespace nc::cu_backend {
+class DeviceComm;  // nccl_comm.h: NCCL on a GPU, Gloo under the emulator
+struct DistOptim;  // nccl_optim.cpp: the shard plan of a model attached to more than one rank
+}
+
+// The communicator (comm.cpp): for world_size > 1 the device collectives (NCCL), none for one rank.
 struct NcComm {
   NcContext* ctx = nullptr;
   int32_t rank = 0, world_size = 1;
   std::atomic<int32_t> attached{0};
+  nc::cu_backend::DeviceComm* impl = nullptr;  // owned; null for world_size 1
 };
 
 namespace nc::cu_backend {
@@ -146,6 +153,8 @@ struct NcModel : nc::ModelLayout {
   nc::cu_backend::DevMem rope_cos, rope_sin;  // fp32 [rope_len, D/2]
 
   nc::cu_backend::DevMem opt;  // fp32 optimizer state, laid out by the state table
+  bool grads_averaged = false;   // nc_model_grad_norm already averaged the gradients over the ranks
+  std::shared_ptr<nc::cu_backend::DistOptim> dist;  // set while attached to a communicator of world_size > 1
   int64_t opt_step = 0;
   std::vector<nc::cu_backend::MuonGroup> muon;
   nc::cu_backend::DevMem ns_x, ns_x2, ns_a, ns_b, ns_partials;  // Newton-Schulz workspaces (largest group)
@@ -186,6 +195,34 @@ struct PhaseTimer {
   ~PhaseTimer();
 };
 double wall_seconds();
+
+// Data parallelism (comm.cpp): attached to a communicator of world_size > 1, averages the gradient over
+// the ranks in place on the model's stream (once per zero_grad: a no-op when already averaged or alone).
+int32_t average_grads(NcModel* m);
+// Waits for the model's stream; with a communicator, through it (a collective stuck on a dead peer ends
+// as NC_ERR_PEER_FAILED / NC_ERR_TIMEOUT instead of hanging).
+int32_t sync_stream(NcModel* m, const char* what);
+// Runs `body` (which enqueues collectives); with NC_CONTEXT_PROFILE its time goes to comm_seconds,
+// the stream waited for through sync_stream (PhaseTimer's plain wait would hang on a dead peer).
+template <typename F>
+int32_t timed_collectives(NcModel* m, F&& body) {
+  if (!(m->ctx->flags & NC_CONTEXT_PROFILE)) return body();
+  NC_TRY(sync_stream(m, "cudaStreamSynchronize (before collectives)"));
+  const double t0 = wall_seconds();
+  NC_TRY(body());
+  NC_TRY(sync_stream(m, "cudaStreamSynchronize (after collectives)"));
+  m->prof.comm_seconds += wall_seconds() - t0;
+  return NC_OK;
+}
+// The sharded optimizer (nccl_optim.cpp). dist_attach: the plan and this rank's state table for `comm`
+// (the whole table for none or one rank). Around the step's kernels: dist_reduce_grads hands this rank
+// the averaged gradient of what it updates (nothing when already averaged); dist_gather_params shares
+// the updated AdamW slices and owned matrices. Both do nothing without a plan.
+int32_t dist_attach(NcModel* m, NcComm* comm);
+// Whether this rank runs Muon on matrix `param` (its DistMuon owner; always with no plan).
+bool dist_updates(const NcModel* m, int param);
+int32_t dist_reduce_grads(NcModel* m);
+int32_t dist_gather_params(NcModel* m);
 
 // Lazily allocated model state.
 int32_t ensure_grads(NcModel* m);

@@ -3,7 +3,9 @@
 // batch: momentum, Frobenius normalization, five bf16 Newton-Schulz iterations as batched cuBLASLt
 // GEMMs, update). Both write the bf16 weight copy the next forward reads. Also the optimizer-state
 // table for exact checkpoint/resume (exp_avg / exp_avg_sq per AdamW parameter, momentum_buffer per
-// Muon parameter, and the step t); with one rank every row is whole (common/layout.cpp).
+// Muon parameter, and the step t); with one rank every row is whole (common/layout.cpp). Attached to a
+// communicator of world_size > 1 the AdamW rows are this rank's shard and the step runs between
+// nccl_optim.cpp's reduction and gather (DistAdamW sharded, DistMuon on the matrices this rank owns).
 #include <algorithm>
 #include <cstring>
 #include <map>
@@ -33,13 +35,14 @@ int32_t muon_state_delta(const NcModel* m, int64_t* delta) {
   return NC_OK;
 }
 
-// The same-shape batches and the Newton-Schulz workspaces of the largest one.
+// The same-shape batches (of the matrices this rank updates: all, or its DistMuon share) and the
+// Newton-Schulz workspaces of the largest one.
 int32_t ensure_muon(NcModel* m) {
   if (!m->muon.empty() || m->ns_x.p) return NC_OK;
   std::map<std::pair<int64_t, int64_t>, std::vector<int>> shapes;
   for (int i = 0; i < (int)m->params.size(); i++) {
     const ParamEntry& e = m->params[(size_t)i];
-    if (e.group == NC_GROUP_MATRIX) shapes[{e.shape[0], e.shape[1]}].push_back(i);
+    if (e.group == NC_GROUP_MATRIX && dist_updates(m, i)) shapes[{e.shape[0], e.shape[1]}].push_back(i);
   }
   size_t x_bytes = 0, a_bytes = 0, part_bytes = 0;
   std::vector<MuonGroup> groups(shapes.size());
@@ -114,6 +117,7 @@ NC_API int32_t nc_model_optim_step(NcModel* m, const NcOptimStep* step) {
     NC_TRY(ensure_grads(m));
     NC_TRY(ensure_optim_state(m));
     NC_TRY(ensure_muon(m));
+    NC_TRY(dist_reduce_grads(m));  // data-parallel: this rank's averaged gradient (nccl_optim.cpp)
     const int64_t t = m->opt_step + 1;
     float* opt = m->opt.as<float>();
     for (size_t si = 0; si < m->states.size();) {
@@ -140,7 +144,8 @@ NC_API int32_t nc_model_optim_step(NcModel* m, const NcOptimStep* step) {
       si += 2;
     }
     NC_TRY(muon_step(m, *step));
-    NC_CU(m->ctx, cudaStreamSynchronize(m->stream), "cudaStreamSynchronize (optimizer step)");
+    NC_TRY(dist_gather_params(m));
+    NC_TRY(sync_stream(m, "cudaStreamSynchronize (optimizer step)"));
     m->opt_step = t;
     return NC_OK;
   });

@@ -53,6 +53,7 @@ NC_API int32_t nc_model_zero_grad(NcModel* m) {
   NC_CHECK_NOT_NULL(nullptr, m);
   return nc_guard(m->ctx, [&]() -> int32_t {
     m->loss = NcLossStats{};
+    m->grads_averaged = false;
     NC_TRY(use_device(m->ctx));
     if (!m->g.p) return ensure_grads(m);  // freshly zeroed
     NC_CU(m->ctx, cudaMemsetAsync(m->g.p, 0, m->g.bytes, m->stream), "cudaMemsetAsync (zero_grad)");
@@ -97,8 +98,9 @@ NC_API int32_t nc_model_forward_backward_weighted(NcModel* m, const int32_t* inp
   });
 }
 
-// With one rank the local gradient is the averaged one (a communicator of more ranks is refused at
-// creation in this build).
+// With one rank the local gradient is the averaged one; attached to more ranks, the gradient is first
+// averaged over them in place (the global norm, as nanochat clips on), and the optimizer step then
+// skips its own reduction.
 NC_API int32_t nc_model_grad_norm(NcModel* m, double* out_norm) {
   NC_CHECK_NOT_NULL(nullptr, m);
   return nc_guard(m->ctx, [&]() -> int32_t {
@@ -108,6 +110,7 @@ NC_API int32_t nc_model_grad_norm(NcModel* m, double* out_norm) {
     const size_t scratch = (nc::cuda::grad_norm_scratch_bytes() + 255) & ~(size_t)255;
     if (!m->scalars.p) NC_TRY(dev_alloc(m->ctx, m->scalars, scratch + 256, false, "gradient-norm scratch"));
     float* norm = reinterpret_cast<float*>(m->scalars.as<unsigned char>() + scratch);
+    NC_TRY(average_grads(m));
     NC_CU(m->ctx, nc::cuda::grad_norm(m->g.as<float>(), m->n_weights, m->scalars.p, norm, nullptr, 0.0f, m->stream),
           "grad_norm");
     float host = 0;
