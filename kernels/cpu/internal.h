@@ -8,7 +8,9 @@
 #include <vector>
 
 #include "errors.h"
+#include "kvcache_args.h"
 #include "layout.h"
+#include "workspace_plan.h"
 #include "nanochat.h"
 
 // An aligned fp32 array that frees itself. alloc() returns false (and leaves it empty) on failure.
@@ -63,10 +65,7 @@ struct LayerActs {
 
 // Buffers for one forward (and, when train, backward) pass over up to `rows` token rows.
 // Training keeps n_layer LayerActs; inference keeps one and reuses it for every layer.
-struct Workspace {
-  int64_t rows = 0;
-  int64_t chunk_rows = 0;  // rows of logits materialized at once by the head
-  bool train = false;
+struct Workspace : nc::WorkspaceShape {  // rows, chunk_rows, train
   FloatBuf mem;
   float* x = nullptr;       // [N, C]   residual stream
   float* x0 = nullptr;      // [N, C]   rmsnorm(wte[idx]), training only
@@ -116,9 +115,7 @@ struct NcModel : nc::ModelLayout {
   float* gp(int i) const { return g.p + params[(size_t)i].offset; }
 };
 
-struct NcKVCache {
-  NcModel* model = nullptr;
-  int32_t batch = 0, max_len = 0, pos = 0;
+struct NcKVCache : nc::KVCacheState {  // model, batch, max_len, pos
   FloatBuf k;       // [L, batch, max_len, Hkv*D]
   FloatBuf v;       // [L, batch, max_len, Hkv*D]
   FloatBuf logits;  // [batch, V] for the sampling calls (allocated on first use)

@@ -12,6 +12,7 @@
 #include "checks.h"
 #include "errors.h"
 #include "internal.h"
+#include "kvcache_args.h"
 #include "ops.h"
 
 using namespace nc;
@@ -21,17 +22,12 @@ namespace {
 // Runs T tokens per row through the model at the cache position (which advances by T) and writes each
 // row's last softcapped logits [B, V] to out. The caller holds the thread and profile scopes.
 int32_t append(NcModel* m, NcKVCache* c, const int32_t* tokens, int32_t B, int32_t T, float* out) {
-  NC_CHECK_NOT_NULL(m->ctx, c);
-  NC_CHECK_NOT_NULL(m->ctx, tokens);
-  NC_REQUIRE(m->ctx, c->model == m, NC_ERR_INVALID_ARGUMENT, "the KV cache belongs to another model");
-  NC_TRY(check_cache_append(m->ctx, c->batch, c->max_len, c->pos, B, T));
+  NC_TRY(check_kvcache_append(m, c, tokens, B, T));
   const int64_t N = (int64_t)B * T;
-  NC_TRY(check_tokens(m->ctx, m->cfg, tokens, N, "tokens"));
   Workspace& ws = c->ws;
   NC_TRY(workspace_ensure(m, ws, N, false, false));
   NC_TRY(forward_body(m, ws, tokens, B, T, c->pos, c));
-  std::vector<int64_t> last((size_t)B);
-  for (int64_t b = 0; b < B; b++) last[(size_t)b] = b * T + T - 1;
+  const std::vector<int64_t> last = last_token_rows(B, T);
   logits_of_rows(m, ws.xf, last.data(), B, ws.act4, out);  // act4 holds N*4C >= B*C floats
   c->pos += T;
   return NC_OK;
@@ -44,11 +40,7 @@ extern "C" {
 NC_API int32_t nc_kvcache_create(NcModel* m, int32_t batch, int32_t max_len, NcKVCache** out_cache) {
   NC_CHECK_NOT_NULL(nullptr, m);
   return nc_guard(m->ctx, [&]() -> int32_t {
-    NC_CHECK_NOT_NULL(m->ctx, out_cache);
-    *out_cache = nullptr;
-    NC_REQUIRE(m->ctx, batch >= 1, NC_ERR_INVALID_ARGUMENT, "batch must be >= 1, got %d", batch);
-    NC_REQUIRE(m->ctx, max_len >= 1 && max_len <= m->rope_len, NC_ERR_OUT_OF_RANGE,
-               "max_len = %d must be in [1, 10 * sequence_len = %lld]", max_len, (long long)m->rope_len);
+    NC_TRY(check_kvcache_create(m, batch, max_len, m->rope_len, out_cache));
     std::unique_ptr<NcKVCache> owner(new NcKVCache());
     NcKVCache* c = owner.get();
     c->model = m;
@@ -70,37 +62,15 @@ NC_API int32_t nc_kvcache_destroy(NcKVCache* c) {
   return NC_OK;
 }
 
-NC_API int32_t nc_kvcache_reset(NcKVCache* c) {
-  NC_CHECK_NOT_NULL(nullptr, c);
-  c->pos = 0;
-  return NC_OK;
-}
-
-NC_API int32_t nc_kvcache_pos(const NcKVCache* c, int32_t* out_pos) {
-  NC_CHECK_NOT_NULL(nullptr, c);
-  NC_CHECK_NOT_NULL(c->model->ctx, out_pos);
-  *out_pos = c->pos;
-  return NC_OK;
-}
-
 NC_API int32_t nc_kvcache_copy(NcKVCache* dst, const NcKVCache* src) {
   NC_CHECK_NOT_NULL(nullptr, dst);
   NC_CHECK_NOT_NULL(nullptr, src);
   const NcModel* m = dst->model;
-  NC_REQUIRE(m->ctx, src->model == m, NC_ERR_INVALID_ARGUMENT, "caches belong to different models");
-  NC_REQUIRE(m->ctx, src->batch == dst->batch || src->batch == 1, NC_ERR_INVALID_ARGUMENT,
-             "source batch %d must equal destination batch %d or be 1", src->batch, dst->batch);
-  NC_REQUIRE(m->ctx, src->pos <= dst->max_len, NC_ERR_OUT_OF_RANGE, "source position %d exceeds destination max_len %d",
-             src->pos, dst->max_len);
+  NC_TRY(check_kvcache_copy(dst, src));
   if (src == dst) return NC_OK;
-  const int64_t KV = m->Hkv * m->D, n = (int64_t)src->pos * KV;
-  for (int64_t l = 0; l < m->L; l++) {
-    for (int64_t b = 0; b < dst->batch; b++) {
-      const int64_t sb = src->batch == 1 ? 0 : b;
-      const int64_t so = ((l * src->batch + sb) * src->max_len) * KV, d_o = ((l * dst->batch + b) * dst->max_len) * KV;
-      std::memcpy(dst->k.p + d_o, src->k.p + so, sizeof(float) * (size_t)n);
-      std::memcpy(dst->v.p + d_o, src->v.p + so, sizeof(float) * (size_t)n);
-    }
+  for (const KVCacheRun& r : kvcache_copy_runs(*dst, *src, m->L, m->Hkv * m->D)) {
+    std::memcpy(dst->k.p + r.dst, src->k.p + r.src, sizeof(float) * (size_t)r.n);
+    std::memcpy(dst->v.p + r.dst, src->v.p + r.src, sizeof(float) * (size_t)r.n);
   }
   dst->pos = src->pos;
   return NC_OK;
@@ -115,11 +85,6 @@ NC_API int32_t nc_model_prefill(NcModel* m, NcKVCache* c, const int32_t* tokens,
     ProfileScope profile(m);
     return append(m, c, tokens, B, T, out_logits_last);
   });
-}
-
-NC_API int32_t nc_model_decode(NcModel* m, NcKVCache* c, const int32_t* tokens, float* out_logits) {
-  NC_CHECK_NOT_NULL(nullptr, c);
-  return nc_model_prefill(m, c, tokens, c->batch, 1, out_logits);
 }
 
 NC_API int32_t nc_model_prefill_sample(NcModel* m, NcKVCache* c, const int32_t* tokens, int32_t B, int32_t T,
@@ -140,12 +105,6 @@ NC_API int32_t nc_model_prefill_sample(NcModel* m, NcKVCache* c, const int32_t* 
                 out_logprobs);
     return NC_OK;
   });
-}
-
-NC_API int32_t nc_model_decode_sample(NcModel* m, NcKVCache* c, const int32_t* tokens, const NcSampling* sampling,
-                                      const uint64_t* seeds, int32_t* out_tokens, float* out_logprobs) {
-  NC_CHECK_NOT_NULL(nullptr, c);
-  return nc_model_prefill_sample(m, c, tokens, c->batch, 1, sampling, seeds, out_tokens, out_logprobs);
 }
 
 }  // extern "C"

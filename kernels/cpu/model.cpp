@@ -20,6 +20,7 @@
 #include "errors.h"
 #include "gemm.h"
 #include "internal.h"
+#include "lifetime.h"
 #include "ops.h"
 
 namespace nc {
@@ -176,10 +177,7 @@ extern "C" {
 NC_API int32_t nc_model_create(NcContext* ctx, const NcModelConfig* config, NcModel** out_model) {
   NC_CHECK_NOT_NULL(nullptr, ctx);
   return nc_guard(ctx, [&]() -> int32_t {
-    NC_CHECK_NOT_NULL(ctx, out_model);
-    *out_model = nullptr;
-    NC_TRY(validate_config(ctx, config));
-    NC_TRY(require_compute_dtype(ctx, *config, 1u << NC_DTYPE_F32, "cpu"));
+    NC_TRY(check_model_create(ctx, config, out_model, 1u << NC_DTYPE_F32, "cpu"));
     std::unique_ptr<NcModel> owner(new NcModel());
     NcModel* m = owner.get();
     m->ctx = ctx;
@@ -201,25 +199,11 @@ NC_API int32_t nc_model_create(NcContext* ctx, const NcModelConfig* config, NcMo
 
 NC_API int32_t nc_model_destroy(NcModel* m) {
   if (!m) return NC_OK;
-  int32_t live = m->live_caches.load();
-  NC_REQUIRE(m->ctx, live == 0, NC_ERR_STATE, "model still has %d live KV cache(s); destroy them first", live);
+  NC_TRY(check_model_unused(m->ctx, m->live_caches.load()));
   if (m->comm) m->comm->attached--;
   nc::dist_free(m);
   m->ctx->live_models--;
   delete m;
-  return NC_OK;
-}
-
-NC_API int32_t nc_model_get_profile(const NcModel* m, NcProfile* out) {
-  NC_CHECK_NOT_NULL(nullptr, m);
-  NC_CHECK_NOT_NULL(m->ctx, out);
-  *out = m->prof;
-  return NC_OK;
-}
-
-NC_API int32_t nc_model_reset_profile(NcModel* m) {
-  NC_CHECK_NOT_NULL(nullptr, m);
-  m->prof = NcProfile{};
   return NC_OK;
 }
 

@@ -3,31 +3,13 @@
 // (read once per optimizer step), zero_grad and the gradient norm.
 #include <cmath>
 
-#include "checks.h"
 #include "errors.h"
 #include "internal.h"
 #include "ops.h"
+#include "train_args.h"
 
 namespace nc {
 namespace {
-
-// Checks shared by both backward calls; *n_valid = targets != -1.
-int32_t check_train_batch(NcModel* m, const int32_t* inputs, const int32_t* targets, int32_t B, int32_t T,
-                          int64_t* n_valid) {
-  NC_CHECK_NOT_NULL(m->ctx, inputs);
-  NC_CHECK_NOT_NULL(m->ctx, targets);
-  NC_TRY(check_batch(m->ctx, m->cfg, B, T));
-  const int64_t N = (int64_t)B * T;
-  NC_TRY(check_tokens(m->ctx, m->cfg, inputs, N, "inputs"));
-  return check_targets(m->ctx, m->cfg, targets, N, n_valid);
-}
-
-void record_loss(NcModel* m, double loss, int64_t tokens) {
-  m->loss.loss_sum += loss;
-  m->loss.last_loss = loss;
-  m->loss.calls += 1;
-  m->loss.tokens += tokens;
-}
 
 // Forward, the head with the row scales already in ws.dscale, backward. Per-row losses stay in ws.losses.
 int32_t forward_backward_rows(NcModel* m, Workspace& ws, const int32_t* inputs, const int32_t* targets, int64_t B,
@@ -64,8 +46,7 @@ NC_API int32_t nc_model_forward_backward(NcModel* m, const int32_t* inputs, cons
   NC_CHECK_NOT_NULL(nullptr, m);
   return nc_guard(m->ctx, [&]() -> int32_t {
     int64_t n_valid = 0;
-    NC_TRY(check_train_batch(m, inputs, targets, B, T, &n_valid));
-    NC_REQUIRE(m->ctx, std::isfinite(loss_scale), NC_ERR_INVALID_ARGUMENT, "loss_scale must be finite");
+    NC_TRY(check_forward_backward(m->ctx, m->cfg, inputs, targets, B, T, loss_scale, &n_valid));
     ThreadScope threads(m->ctx);
     ProfileScope profile(m);
     NC_TRY(ensure_grads(m));
@@ -73,15 +54,12 @@ NC_API int32_t nc_model_forward_backward(NcModel* m, const int32_t* inputs, cons
     Workspace& ws = m->train_ws;
     NC_TRY(workspace_ensure(m, ws, N, true));
     if (n_valid == 0) {
-      record_loss(m, 0.0, 0);
+      record_loss(m->loss, 0.0, 0);
       return NC_OK;
     }
-    const float scale = loss_scale / (float)n_valid;
-    for (int64_t i = 0; i < N; i++) ws.dscale[i] = targets[i] >= 0 ? scale : 0.0f;
+    uniform_row_scales(targets, N, loss_scale, n_valid, ws.dscale);
     NC_TRY(forward_backward_rows(m, ws, inputs, targets, B, T));
-    double sum = 0;
-    for (int64_t i = 0; i < N; i++) sum += ws.losses[i];
-    record_loss(m, sum / (double)n_valid, n_valid);
+    record_loss(m->loss, mean_loss(ws.losses, N, n_valid), n_valid);
     return NC_OK;
   });
 }
@@ -91,36 +69,23 @@ NC_API int32_t nc_model_forward_backward_weighted(NcModel* m, const int32_t* inp
   NC_CHECK_NOT_NULL(nullptr, m);
   return nc_guard(m->ctx, [&]() -> int32_t {
     int64_t n_valid = 0, n_weighted = 0;
-    NC_TRY(check_train_batch(m, inputs, targets, B, T, &n_valid));
-    NC_CHECK_NOT_NULL(m->ctx, weights);
+    NC_TRY(check_forward_backward_weighted(m->ctx, m->cfg, inputs, targets, weights, B, T, normalizer, &n_valid,
+                                           &n_weighted));
     const int64_t N = (int64_t)B * T;
-    NC_TRY(check_weights(m->ctx, weights, targets, N, &n_weighted));
-    NC_REQUIRE(m->ctx, std::isfinite(normalizer) && normalizer > 0, NC_ERR_INVALID_ARGUMENT,
-               "normalizer must be finite and > 0, got %g", normalizer);
     ThreadScope threads(m->ctx);
     ProfileScope profile(m);
     NC_TRY(ensure_grads(m));
     Workspace& ws = m->train_ws;
     NC_TRY(workspace_ensure(m, ws, N, true));
     if (n_weighted == 0) {
-      record_loss(m, 0.0, 0);
+      record_loss(m->loss, 0.0, 0);
       return NC_OK;
     }
-    for (int64_t i = 0; i < N; i++) ws.dscale[i] = targets[i] >= 0 ? (float)(weights[i] / normalizer) : 0.0f;
+    weighted_row_scales(targets, weights, N, normalizer, ws.dscale);
     NC_TRY(forward_backward_rows(m, ws, inputs, targets, B, T));
-    double sum = 0;
-    for (int64_t i = 0; i < N; i++)
-      if (targets[i] >= 0) sum += (double)weights[i] * ws.losses[i];
-    record_loss(m, sum / normalizer, n_weighted);
+    record_loss(m->loss, weighted_loss(targets, weights, ws.losses, N, normalizer), n_weighted);
     return NC_OK;
   });
-}
-
-NC_API int32_t nc_model_loss_stats(NcModel* m, NcLossStats* out) {
-  NC_CHECK_NOT_NULL(nullptr, m);
-  NC_CHECK_NOT_NULL(m->ctx, out);
-  *out = m->loss;
-  return NC_OK;
 }
 
 // With one rank the local gradient is the averaged one; a communicator of more ranks averages the

@@ -2,23 +2,16 @@
 // internal.h. Training workspaces keep every layer's activations for the backward pass; inference
 // workspaces (eval calls, KV-cache prefill/decode) keep one layer's worth and reuse it. Workspaces grow
 // to the largest B*T seen and are never shrunk.
-#include <algorithm>
-
 #include "errors.h"
 #include "internal.h"
 
 namespace nc {
 
-// Rows of logits the head materializes at once: 128 MiB of fp32 (512 rows at vocab 65536). Fewer rows
-// (128) cost ~15% of the lm_head GEMM rate on the benchmark machine (M = rows is the GEMMs' short side).
-constexpr int64_t kLogitsChunkFloats = (int64_t)1 << 25;
-
 int32_t workspace_ensure(NcModel* m, Workspace& ws, int64_t rows, bool train, bool head) {
-  if (ws.mem.p && ws.rows >= rows && ws.train == train && (ws.chunk_rows > 0 || !head)) return NC_OK;
-  const int64_t N = std::max(rows, ws.train == train ? ws.rows : (int64_t)0);
+  if (workspace_serves(ws, ws.mem.p != nullptr, rows, train, head)) return NC_OK;
+  const WorkspacePlan plan = plan_workspace(*m, ws, rows, train, head);
+  const int64_t N = plan.rows, chunk = plan.chunk_rows, nslots = plan.layer_slots;
   const int64_t C = m->C, QKV = m->QKV, F = m->F, H = m->H, Hkv = m->Hkv, V = m->V;
-  const int64_t chunk = head ? std::max<int64_t>(1, std::min<int64_t>(N, kLogitsChunkFloats / V)) : 0;
-  const int64_t nslots = train ? m->L : 1;
   const int64_t per_layer = N * (C + 1 + QKV + (H + Hkv) + C + H + C + 1 + F);
   int64_t total = nslots * per_layer;
   total += N * C /*x*/ + N * C + N /*x0, r0*/ + N * C + N /*xf, rf*/ + N * F /*act4*/ + chunk * V + N /*losses*/;

@@ -9,6 +9,7 @@
 #include "backend.h"
 #include "checks.h"
 #include "internal.h"
+#include "lifetime.h"
 
 static_assert(sizeof(NcDeviceInfo) == 320, "NcDeviceInfo layout");
 static_assert(sizeof(NcContextConfig) == 48, "NcContextConfig layout");
@@ -22,6 +23,9 @@ static_assert(sizeof(NcProfile) == 128, "NcProfile layout");
 NcErrorSlot* nc_error_slot(const NcContext* ctx) { return &const_cast<NcContext*>(ctx)->err; }
 const nc::ModelLayout* nc_model_layout(const NcModel* m) { return m; }
 const NcContext* nc_model_context(const NcModel* m) { return m->ctx; }
+NcLossStats* nc_model_loss(const NcModel* m) { return &const_cast<NcModel*>(m)->loss; }
+NcProfile* nc_model_profile(const NcModel* m) { return &const_cast<NcModel*>(m)->prof; }
+nc::KVCacheState* nc_kvcache_state(const NcKVCache* c) { return const_cast<NcKVCache*>(c); }
 
 namespace nc::cu_backend {
 
@@ -204,10 +208,7 @@ NC_API int32_t nc_context_create(const NcContextConfig* config, NcContext** out_
 
 NC_API int32_t nc_context_destroy(NcContext* ctx) {
   if (!ctx) return NC_OK;
-  int32_t live = ctx->live_models.load();
-  NC_REQUIRE(ctx, live == 0, NC_ERR_STATE, "context still has %d live model(s); destroy them first", live);
-  live = ctx->live_comms.load();
-  NC_REQUIRE(ctx, live == 0, NC_ERR_STATE, "context still has %d live communicator(s); destroy them first", live);
+  NC_TRY(nc::check_context_unused(ctx, ctx->live_models.load(), ctx->live_comms.load()));
   delete ctx;
   return NC_OK;
 }

@@ -2,23 +2,13 @@
 // (losses + argmax), the full logits (chunk by chunk, downloaded as they are made) and the logits at one
 // position per row. They share the inference workspace, which keeps one layer's activations.
 #include <algorithm>
-#include <cstring>
 #include <vector>
 
-#include "checks.h"
+#include "eval_args.h"
 #include "internal.h"
 
 namespace nc::cu_backend {
 namespace {
-
-int32_t check_eval_batch(NcModel* m, const int32_t* inputs, const int32_t* targets, int32_t B, int32_t T) {
-  NC_CHECK_NOT_NULL(m->ctx, inputs);
-  NC_TRY(check_batch(m->ctx, m->cfg, B, T));
-  NC_TRY(check_tokens(m->ctx, m->cfg, inputs, (int64_t)B * T, "inputs"));
-  if (!targets) return NC_OK;
-  int64_t n_valid = 0;
-  return check_targets(m->ctx, m->cfg, targets, (int64_t)B * T, &n_valid);
-}
 
 // The forward pass over inputs [B, T] into m->eval_ws (head: with the logits chunk).
 int32_t eval_forward(NcModel* m, const int32_t* inputs, int64_t B, int64_t T, bool head) {
@@ -33,7 +23,7 @@ int32_t scores(NcModel* m, const int32_t* inputs, const int32_t* targets, int32_
                int32_t* argmax) {
   NC_CHECK_NOT_NULL(m->ctx, targets);
   NC_CHECK_NOT_NULL(m->ctx, losses);
-  NC_TRY(check_eval_batch(m, inputs, targets, B, T));
+  NC_TRY(check_eval_batch(m->ctx, m->cfg, inputs, targets, B, T));
   ProfileScope profile(m);
   const int64_t N = (int64_t)B * T;
   NC_TRY(eval_forward(m, inputs, B, T, true));
@@ -52,12 +42,6 @@ using namespace nc::cu_backend;
 
 extern "C" {
 
-NC_API int32_t nc_model_forward_losses(NcModel* m, const int32_t* inputs, const int32_t* targets, int32_t B, int32_t T,
-                                       float* out_losses) {
-  NC_CHECK_NOT_NULL(nullptr, m);
-  return nc_guard(m->ctx, [&]() { return scores(m, inputs, targets, B, T, out_losses, nullptr); });
-}
-
 NC_API int32_t nc_model_forward_scores(NcModel* m, const int32_t* inputs, const int32_t* targets, int32_t B, int32_t T,
                                        float* out_losses, int32_t* out_argmax) {
   NC_CHECK_NOT_NULL(nullptr, m);
@@ -68,7 +52,7 @@ NC_API int32_t nc_model_forward_logits(NcModel* m, const int32_t* inputs, int32_
   NC_CHECK_NOT_NULL(nullptr, m);
   return nc_guard(m->ctx, [&]() -> int32_t {
     NC_CHECK_NOT_NULL(m->ctx, out_logits);
-    NC_TRY(check_eval_batch(m, inputs, nullptr, B, T));
+    NC_TRY(check_eval_batch(m->ctx, m->cfg, inputs, nullptr, B, T));
     ProfileScope profile(m);
     const int64_t N = (int64_t)B * T, V = m->V;
     NC_TRY(eval_forward(m, inputs, B, T, true));
@@ -91,29 +75,17 @@ NC_API int32_t nc_model_forward_logits_at(NcModel* m, const int32_t* inputs, int
   return nc_guard(m->ctx, [&]() -> int32_t {
     NC_CHECK_NOT_NULL(m->ctx, positions);
     NC_CHECK_NOT_NULL(m->ctx, out_logits);
-    NC_TRY(check_eval_batch(m, inputs, nullptr, B, T));
-    int32_t last = 0;
-    NC_TRY(check_positions(m->ctx, positions, B, T, &last));
-    // Causal attention: positions after the last requested one change nothing, so they are not computed.
-    const int64_t Tp = (int64_t)last + 1;
-    std::vector<int32_t> packed;
-    const int32_t* tokens = inputs;
-    if (Tp < T) {
-      packed.resize((size_t)(B * Tp));
-      for (int64_t b = 0; b < B; b++)
-        std::memcpy(packed.data() + b * Tp, inputs + b * T, sizeof(int32_t) * (size_t)Tp);
-      tokens = packed.data();
-    }
+    NC_TRY(check_eval_batch(m->ctx, m->cfg, inputs, nullptr, B, T));
+    LastPositionBatch at;  // causal attention: positions after the last requested one are not computed
+    NC_TRY(pack_to_last_position(m->ctx, inputs, positions, B, T, &at));
     ProfileScope profile(m);
-    NC_TRY(eval_forward(m, tokens, B, Tp, true));
+    NC_TRY(eval_forward(m, at.tokens, B, at.T, true));
     Workspace& ws = m->eval_ws;
-    std::vector<int64_t> rows((size_t)B);
-    for (int64_t b = 0; b < B; b++) rows[(size_t)b] = b * Tp + positions[b];
     // The logits chunk holds chunk_rows rows; B may be larger.
     const int64_t V = m->V;
     for (int64_t b0 = 0; b0 < B; b0 += ws.chunk_rows) {
       const int64_t nb = std::min(ws.chunk_rows, (int64_t)B - b0);
-      NC_TRY(logits_of_rows(m, ws, rows.data() + b0, nb, ws.logits));
+      NC_TRY(logits_of_rows(m, ws, at.rows.data() + b0, nb, ws.logits));
       NC_CU(m->ctx, nc::cuda::softcap_apply<float>(ws.logits, nb * V, m->cfg.softcap, m->stream), "softcap_apply");
       NC_TRY(download(m, out_logits + b0 * V, ws.logits, sizeof(float) * (size_t)(nb * V)));
     }

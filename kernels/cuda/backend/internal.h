@@ -14,7 +14,9 @@
 #include "attention_path.h"
 #include "errors.h"
 #include "kernels.h"
+#include "kvcache_args.h"
 #include "layout.h"
+#include "workspace_plan.h"
 #include "nanochat.h"
 
 namespace nc::cu_backend {
@@ -102,9 +104,7 @@ struct LayerActs {
 
 // Device buffers for one pass over up to `rows` token rows (training keeps every layer's activations,
 // inference one layer's). Grows to the largest B*T seen.
-struct Workspace {
-  int64_t rows = 0, chunk_rows = 0;
-  bool train = false;
+struct Workspace : nc::WorkspaceShape {  // rows, chunk_rows, train
   DevMem mem;
   float* x = nullptr;        // [N, C]  residual stream (fp32)
   float* x0 = nullptr;       // [N, C]  rmsnorm(wte[idx])
@@ -170,9 +170,7 @@ struct NcModel : nc::ModelLayout {
   float* gp(int i) const { return g.as<float>() + params[(size_t)i].offset; }
 };
 
-struct NcKVCache {
-  NcModel* model = nullptr;
-  int32_t batch = 0, max_len = 0, pos = 0;
+struct NcKVCache : nc::KVCacheState {  // model, batch, max_len, pos
   nc::cu_backend::DevMem k, v;  // bf16 [L, batch, max_len, Hkv*D]
   nc::cu_backend::DevMem out;   // [batch] tokens + logprobs, [batch, V] logits; seeds [batch]
   nc::cu_backend::Workspace ws;

@@ -10,6 +10,7 @@
 
 #include "checks.h"
 #include "internal.h"
+#include "kvcache_args.h"
 
 using namespace nc;
 using namespace nc::cu_backend;
@@ -33,19 +34,14 @@ OutSlots out_slots(const NcKVCache* c, int64_t V) {
 // Runs T tokens per row through the model at the cache position (which advances by T) and leaves each
 // row's last raw logits [B, V] in the cache's logits slot.
 int32_t append(NcModel* m, NcKVCache* c, const int32_t* tokens, int32_t B, int32_t T) {
-  NC_CHECK_NOT_NULL(m->ctx, c);
-  NC_CHECK_NOT_NULL(m->ctx, tokens);
-  NC_REQUIRE(m->ctx, c->model == m, NC_ERR_INVALID_ARGUMENT, "the KV cache belongs to another model");
-  NC_TRY(check_cache_append(m->ctx, c->batch, c->max_len, c->pos, B, T));
+  NC_TRY(check_kvcache_append(m, c, tokens, B, T));
   const int64_t N = (int64_t)B * T;
-  NC_TRY(check_tokens(m->ctx, m->cfg, tokens, N, "tokens"));
   NC_TRY(use_device(m->ctx));
   Workspace& ws = c->ws;
   NC_TRY(workspace_ensure(m, ws, N, false, false));
   NC_TRY(upload(m, ws.tokens, tokens, sizeof(int32_t) * (size_t)N));
   NC_TRY(forward_body(m, ws, B, T, c->pos, c));
-  std::vector<int64_t> last((size_t)B);
-  for (int64_t b = 0; b < B; b++) last[(size_t)b] = b * T + T - 1;
+  const std::vector<int64_t> last = last_token_rows(B, T);
   NC_TRY(logits_of_rows(m, ws, last.data(), B, out_slots(c, m->V).logits));
   c->pos += T;
   return NC_OK;
@@ -58,11 +54,7 @@ extern "C" {
 NC_API int32_t nc_kvcache_create(NcModel* m, int32_t batch, int32_t max_len, NcKVCache** out_cache) {
   NC_CHECK_NOT_NULL(nullptr, m);
   return nc_guard(m->ctx, [&]() -> int32_t {
-    NC_CHECK_NOT_NULL(m->ctx, out_cache);
-    *out_cache = nullptr;
-    NC_REQUIRE(m->ctx, batch >= 1, NC_ERR_INVALID_ARGUMENT, "batch must be >= 1, got %d", batch);
-    NC_REQUIRE(m->ctx, max_len >= 1 && max_len <= m->rope_len, NC_ERR_OUT_OF_RANGE,
-               "max_len = %d must be in [1, 10 * sequence_len = %lld]", max_len, (long long)m->rope_len);
+    NC_TRY(check_kvcache_create(m, batch, max_len, m->rope_len, out_cache));
     NC_TRY(use_device(m->ctx));
     std::unique_ptr<NcKVCache> owner(new NcKVCache());
     NcKVCache* c = owner.get();
@@ -89,42 +81,20 @@ NC_API int32_t nc_kvcache_destroy(NcKVCache* c) {
   return NC_OK;
 }
 
-NC_API int32_t nc_kvcache_reset(NcKVCache* c) {
-  NC_CHECK_NOT_NULL(nullptr, c);
-  c->pos = 0;
-  return NC_OK;
-}
-
-NC_API int32_t nc_kvcache_pos(const NcKVCache* c, int32_t* out_pos) {
-  NC_CHECK_NOT_NULL(nullptr, c);
-  NC_CHECK_NOT_NULL(c->model->ctx, out_pos);
-  *out_pos = c->pos;
-  return NC_OK;
-}
-
 NC_API int32_t nc_kvcache_copy(NcKVCache* dst, const NcKVCache* src) {
   NC_CHECK_NOT_NULL(nullptr, dst);
   NC_CHECK_NOT_NULL(nullptr, src);
   NcModel* m = dst->model;
-  NC_REQUIRE(m->ctx, src->model == m, NC_ERR_INVALID_ARGUMENT, "caches belong to different models");
-  NC_REQUIRE(m->ctx, src->batch == dst->batch || src->batch == 1, NC_ERR_INVALID_ARGUMENT,
-             "source batch %d must equal destination batch %d or be 1", src->batch, dst->batch);
-  NC_REQUIRE(m->ctx, src->pos <= dst->max_len, NC_ERR_OUT_OF_RANGE, "source position %d exceeds destination max_len %d",
-             src->pos, dst->max_len);
+  NC_TRY(check_kvcache_copy(dst, src));
   if (src == dst) return NC_OK;
   NC_TRY(use_device(m->ctx));
-  const int64_t KV = m->Hkv * m->D, n = (int64_t)src->pos * KV;
-  for (int64_t l = 0; l < m->L; l++) {
-    for (int64_t b = 0; b < dst->batch; b++) {
-      const int64_t sb = src->batch == 1 ? 0 : b;
-      const int64_t so = ((l * src->batch + sb) * src->max_len) * KV, d_o = ((l * dst->batch + b) * dst->max_len) * KV;
-      NC_CU(m->ctx, cudaMemcpyAsync(dst->k.as<bf16>() + d_o, src->k.as<bf16>() + so, sizeof(bf16) * (size_t)n,
-                                    cudaMemcpyDeviceToDevice, m->stream),
-            "cudaMemcpyAsync (KV cache copy)");
-      NC_CU(m->ctx, cudaMemcpyAsync(dst->v.as<bf16>() + d_o, src->v.as<bf16>() + so, sizeof(bf16) * (size_t)n,
-                                    cudaMemcpyDeviceToDevice, m->stream),
-            "cudaMemcpyAsync (KV cache copy)");
-    }
+  for (const KVCacheRun& r : kvcache_copy_runs(*dst, *src, m->L, m->Hkv * m->D)) {
+    NC_CU(m->ctx, cudaMemcpyAsync(dst->k.as<bf16>() + r.dst, src->k.as<bf16>() + r.src, sizeof(bf16) * (size_t)r.n,
+                                  cudaMemcpyDeviceToDevice, m->stream),
+          "cudaMemcpyAsync (KV cache copy)");
+    NC_CU(m->ctx, cudaMemcpyAsync(dst->v.as<bf16>() + r.dst, src->v.as<bf16>() + r.src, sizeof(bf16) * (size_t)r.n,
+                                  cudaMemcpyDeviceToDevice, m->stream),
+          "cudaMemcpyAsync (KV cache copy)");
   }
   NC_CU(m->ctx, cudaStreamSynchronize(m->stream), "cudaStreamSynchronize (KV cache copy)");
   dst->pos = src->pos;
@@ -143,11 +113,6 @@ NC_API int32_t nc_model_prefill(NcModel* m, NcKVCache* c, const int32_t* tokens,
           "softcap_apply");
     return download(m, out_logits_last, logits, sizeof(float) * (size_t)B * (size_t)m->V);
   });
-}
-
-NC_API int32_t nc_model_decode(NcModel* m, NcKVCache* c, const int32_t* tokens, float* out_logits) {
-  NC_CHECK_NOT_NULL(nullptr, c);
-  return nc_model_prefill(m, c, tokens, c->batch, 1, out_logits);
 }
 
 NC_API int32_t nc_model_prefill_sample(NcModel* m, NcKVCache* c, const int32_t* tokens, int32_t B, int32_t T,
@@ -175,12 +140,6 @@ NC_API int32_t nc_model_prefill_sample(NcModel* m, NcKVCache* c, const int32_t* 
     if (out_logprobs) NC_TRY(download(m, out_logprobs, o.logprobs, sizeof(float) * (size_t)B));
     return download(m, out_tokens, o.tokens, sizeof(int32_t) * (size_t)B);
   });
-}
-
-NC_API int32_t nc_model_decode_sample(NcModel* m, NcKVCache* c, const int32_t* tokens, const NcSampling* sampling,
-                                      const uint64_t* seeds, int32_t* out_tokens, float* out_logprobs) {
-  NC_CHECK_NOT_NULL(nullptr, c);
-  return nc_model_prefill_sample(m, c, tokens, c->batch, 1, sampling, seeds, out_tokens, out_logprobs);
 }
 
 }  // extern "C"

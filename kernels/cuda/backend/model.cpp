@@ -11,6 +11,7 @@
 
 #include "checks.h"
 #include "internal.h"
+#include "lifetime.h"
 #include "rng.h"
 
 namespace nc::cu_backend {
@@ -44,15 +45,11 @@ int32_t ensure_grads(NcModel* m) {
   return dev_alloc(m->ctx, m->g, sizeof(float) * (size_t)m->n_weights, true, "gradients");
 }
 
-// Rows of logits the head materializes at once: 32M floats (512 rows at vocab 65536).
-constexpr int64_t kLogitsChunkFloats = (int64_t)1 << 25;
-
 int32_t workspace_ensure(NcModel* m, Workspace& ws, int64_t rows, bool train, bool head) {
-  if (ws.mem.p && ws.rows >= rows && ws.train == train && (ws.chunk_rows > 0 || !head)) return NC_OK;
-  const int64_t N = std::max(rows, ws.train == train ? ws.rows : (int64_t)0);
+  if (workspace_serves(ws, ws.mem.p != nullptr, rows, train, head)) return NC_OK;
+  const WorkspacePlan plan = plan_workspace(*m, ws, rows, train, head);
+  const int64_t N = plan.rows, chunk = plan.chunk_rows, nslots = plan.layer_slots;
   const int64_t C = m->C, QKV = m->QKV, F = m->F, H = m->H, Hkv = m->Hkv, V = m->V;
-  const int64_t chunk = head ? std::max<int64_t>(1, std::min<int64_t>(N, kLogitsChunkFloats / V)) : 0;
-  const int64_t nslots = train ? m->L : 1;
   const size_t emb_bytes = train ? nc::cuda::embedding_backward_scratch_bytes(N) : 0;
   // Two passes over the same carving: the first measures, the second hands out pointers.
   auto carve = [&](unsigned char* base) -> size_t {
@@ -168,10 +165,7 @@ extern "C" {
 NC_API int32_t nc_model_create(NcContext* ctx, const NcModelConfig* config, NcModel** out_model) {
   NC_CHECK_NOT_NULL(nullptr, ctx);
   return nc_guard(ctx, [&]() -> int32_t {
-    NC_CHECK_NOT_NULL(ctx, out_model);
-    *out_model = nullptr;
-    NC_TRY(validate_config(ctx, config));
-    NC_TRY(require_compute_dtype(ctx, *config, 1u << NC_DTYPE_BF16, "cuda"));
+    NC_TRY(check_model_create(ctx, config, out_model, 1u << NC_DTYPE_BF16, "cuda"));
     NC_TRY(use_device(ctx));
     struct Deleter {
       void operator()(NcModel* m) const {
@@ -210,8 +204,7 @@ NC_API int32_t nc_model_create(NcContext* ctx, const NcModelConfig* config, NcMo
 
 NC_API int32_t nc_model_destroy(NcModel* m) {
   if (!m) return NC_OK;
-  int32_t live = m->live_caches.load();
-  NC_REQUIRE(m->ctx, live == 0, NC_ERR_STATE, "model still has %d live KV cache(s); destroy them first", live);
+  NC_TRY(check_model_unused(m->ctx, m->live_caches.load()));
   (void)use_device(m->ctx);
   if (m->stream) (void)cudaStreamSynchronize(m->stream);
   if (m->comm) m->comm->attached--;
@@ -260,19 +253,6 @@ NC_API int32_t nc_model_init_weights(NcModel* m, uint64_t seed) {
     }
     return NC_OK;
   });
-}
-
-NC_API int32_t nc_model_get_profile(const NcModel* m, NcProfile* out) {
-  NC_CHECK_NOT_NULL(nullptr, m);
-  NC_CHECK_NOT_NULL(m->ctx, out);
-  *out = m->prof;
-  return NC_OK;
-}
-
-NC_API int32_t nc_model_reset_profile(NcModel* m) {
-  NC_CHECK_NOT_NULL(nullptr, m);
-  m->prof = NcProfile{};
-  return NC_OK;
 }
 
 }  // extern "C"

@@ -2,31 +2,13 @@
 // (one body: each row's gradient scale is loss_scale / n_valid, or weight / normalizer, uploaded with
 // the tokens), the loss statistics (per-row losses come back once per call and are summed in double on
 // the host), zero_grad and the gradient norm.
-#include <cmath>
 #include <vector>
 
-#include "checks.h"
 #include "internal.h"
+#include "train_args.h"
 
 namespace nc::cu_backend {
 namespace {
-
-int32_t check_train_batch(NcModel* m, const int32_t* inputs, const int32_t* targets, int32_t B, int32_t T,
-                          int64_t* n_valid) {
-  NC_CHECK_NOT_NULL(m->ctx, inputs);
-  NC_CHECK_NOT_NULL(m->ctx, targets);
-  NC_TRY(check_batch(m->ctx, m->cfg, B, T));
-  const int64_t N = (int64_t)B * T;
-  NC_TRY(check_tokens(m->ctx, m->cfg, inputs, N, "inputs"));
-  return check_targets(m->ctx, m->cfg, targets, N, n_valid);
-}
-
-void record_loss(NcModel* m, double loss, int64_t tokens) {
-  m->loss.loss_sum += loss;
-  m->loss.last_loss = loss;
-  m->loss.calls += 1;
-  m->loss.tokens += tokens;
-}
 
 // Uploads the batch and the row scales, runs forward, head and backward, and returns the per-row
 // losses in `losses`.
@@ -52,7 +34,7 @@ int32_t run_backward(NcModel* m, const int32_t* inputs, const int32_t* targets, 
   NC_TRY(ensure_grads(m));
   NC_TRY(workspace_ensure(m, m->train_ws, (int64_t)B * T, true));
   if (counted == 0) {
-    record_loss(m, 0.0, 0);
+    record_loss(m->loss, 0.0, 0);
     return NC_OK;
   }
   *ran = true;
@@ -84,19 +66,15 @@ NC_API int32_t nc_model_forward_backward(NcModel* m, const int32_t* inputs, cons
   NC_CHECK_NOT_NULL(nullptr, m);
   return nc_guard(m->ctx, [&]() -> int32_t {
     int64_t n_valid = 0;
-    NC_TRY(check_train_batch(m, inputs, targets, B, T, &n_valid));
-    NC_REQUIRE(m->ctx, std::isfinite(loss_scale), NC_ERR_INVALID_ARGUMENT, "loss_scale must be finite");
+    NC_TRY(check_forward_backward(m->ctx, m->cfg, inputs, targets, B, T, loss_scale, &n_valid));
     ProfileScope profile(m);
     const int64_t N = (int64_t)B * T;
     std::vector<float> scale((size_t)N), losses;
-    const float s = n_valid > 0 ? loss_scale / (float)n_valid : 0.0f;
-    for (int64_t i = 0; i < N; i++) scale[(size_t)i] = targets[i] >= 0 ? s : 0.0f;
+    uniform_row_scales(targets, N, loss_scale, n_valid, scale.data());
     bool ran = false;
     NC_TRY(run_backward(m, inputs, targets, B, T, scale, n_valid, losses, &ran));
     if (!ran) return NC_OK;
-    double sum = 0;
-    for (int64_t i = 0; i < N; i++) sum += losses[(size_t)i];
-    record_loss(m, sum / (double)n_valid, n_valid);
+    record_loss(m->loss, mean_loss(losses.data(), N, n_valid), n_valid);
     return NC_OK;
   });
 }
@@ -106,31 +84,18 @@ NC_API int32_t nc_model_forward_backward_weighted(NcModel* m, const int32_t* inp
   NC_CHECK_NOT_NULL(nullptr, m);
   return nc_guard(m->ctx, [&]() -> int32_t {
     int64_t n_valid = 0, n_weighted = 0;
-    NC_TRY(check_train_batch(m, inputs, targets, B, T, &n_valid));
-    NC_CHECK_NOT_NULL(m->ctx, weights);
+    NC_TRY(check_forward_backward_weighted(m->ctx, m->cfg, inputs, targets, weights, B, T, normalizer, &n_valid,
+                                           &n_weighted));
     const int64_t N = (int64_t)B * T;
-    NC_TRY(check_weights(m->ctx, weights, targets, N, &n_weighted));
-    NC_REQUIRE(m->ctx, std::isfinite(normalizer) && normalizer > 0, NC_ERR_INVALID_ARGUMENT,
-               "normalizer must be finite and > 0, got %g", normalizer);
     ProfileScope profile(m);
     std::vector<float> scale((size_t)N), losses;
-    for (int64_t i = 0; i < N; i++) scale[(size_t)i] = targets[i] >= 0 ? (float)(weights[i] / normalizer) : 0.0f;
+    weighted_row_scales(targets, weights, N, normalizer, scale.data());
     bool ran = false;
     NC_TRY(run_backward(m, inputs, targets, B, T, scale, n_weighted, losses, &ran));
     if (!ran) return NC_OK;
-    double sum = 0;
-    for (int64_t i = 0; i < N; i++)
-      if (targets[i] >= 0) sum += (double)weights[i] * losses[(size_t)i];
-    record_loss(m, sum / normalizer, n_weighted);
+    record_loss(m->loss, weighted_loss(targets, weights, losses.data(), N, normalizer), n_weighted);
     return NC_OK;
   });
-}
-
-NC_API int32_t nc_model_loss_stats(NcModel* m, NcLossStats* out) {
-  NC_CHECK_NOT_NULL(nullptr, m);
-  NC_CHECK_NOT_NULL(m->ctx, out);
-  *out = m->loss;
-  return NC_OK;
 }
 
 // With one rank the local gradient is the averaged one; attached to more ranks, the gradient is first
