@@ -4,42 +4,22 @@
 // timeout. A world of one rank needs no transport: its collectives are exact as they are (a sum over
 // one rank is the value itself). Models attach to a communicator; their gradient norm and optimizer step
 // then reduce over it (dist_optim.cpp).
-#include <unistd.h>
-
 #include <cstring>
 #include <memory>
 #include <random>
-#include <string>
 
 #include "checks.h"
 #include "errors.h"
 #include "internal.h"
 
 #ifdef NC_CPU_DIST
-#include <chrono>
-
-#include "comm.h"
+#include "abi_comm.h"
 #include "dist_status.h"
-#endif
-
-namespace {
-
-#ifdef NC_CPU_DIST
-constexpr int64_t kDefaultTimeoutMs = 5 * 60 * 1000;
-
-int64_t timeout_of(const NcCommOptions* o) { return o && o->timeout_ms > 0 ? o->timeout_ms : kDefaultTimeoutMs; }
-
-// The host other ranks use to reach this one when the caller names none: this machine's name.
-std::string default_advertise_host() {
-  char name[256] = {0};
-  if (::gethostname(name, sizeof name - 1) != 0 || name[0] == 0) return "127.0.0.1";
-  return name;
-}
 #else
+namespace {
 constexpr char kTag[16] = "nanochat-cpu/1";  // bytes 0..15 of an id made by a build without Gloo
-#endif
-
 }  // namespace
+#endif
 
 extern "C" {
 
@@ -49,11 +29,7 @@ NC_API int32_t nc_comm_id_create(const NcCommOptions* options, NcCommId* out_id)
   return nc_guard(nullptr, [&]() -> int32_t {
     std::memset(out_id, 0, sizeof *out_id);
 #ifdef NC_CPU_DIST
-    const std::string host = options && options->advertise_host[0] ? options->advertise_host : default_advertise_host();
-    nc::dist::UniqueId id{};
-    NC_DIST_TRY(nullptr, nc::dist::make_gloo_unique_id(host, std::chrono::milliseconds(timeout_of(options)), &id));
-    static_assert(sizeof id.bytes == sizeof out_id->bytes, "the dist id is NcCommId's 128 bytes");
-    std::memcpy(out_id->bytes, id.bytes, sizeof out_id->bytes);
+    NC_TRY(nc::dist_abi::create_comm_id(options, out_id));
 #else
     std::memcpy(out_id->bytes, kTag, sizeof kTag);
     std::random_device rd;
@@ -82,18 +58,9 @@ NC_API int32_t nc_comm_create(NcContext* ctx, const NcCommId* id, int32_t rank, 
     comm->rank = rank;
     comm->world_size = world_size;
 #ifdef NC_CPU_DIST
-    nc::dist::UniqueId uid{};
-    std::memcpy(uid.bytes, id->bytes, sizeof uid.bytes);
-    nc::dist::BootstrapAddress addr;
-    NC_REQUIRE(ctx, nc::dist::decode_unique_id(uid, &addr).ok(), NC_ERR_INVALID_ARGUMENT,
-               "the communicator id was not made by nc_comm_id_create of the cpu backend (pass rank 0's id "
-               "to every rank unchanged)");
-    // Every rank joins, a world of one too: that is what lets rank 0's bootstrap store stop at once.
-    nc::dist::CommOptions o;
-    o.timeout = std::chrono::milliseconds(timeout_of(options));
-    if (options) o.transport_host = options->transport_host;
+    NC_TRY(nc::dist_abi::check_comm_id(ctx, id, "cpu"));
     std::unique_ptr<nc::dist::Communicator> impl;
-    NC_DIST_TRY(ctx, nc::dist::create_gloo_communicator(uid, rank, world_size, o, &impl));
+    NC_TRY(nc::dist_abi::join_host_comm(ctx, id, rank, world_size, options, &impl));
     if (world_size > 1) comm->impl = impl.release();
 #else
     NC_REQUIRE(ctx, std::memcmp(id->bytes, kTag, sizeof kTag) == 0, NC_ERR_INVALID_ARGUMENT,

@@ -22,6 +22,7 @@
 #include "checks.h"
 #include "errors.h"
 #include "internal.h"
+#include "optim_args.h"
 #include "ops.h"
 
 namespace nc {
@@ -120,10 +121,9 @@ NC_API int32_t nc_model_optim_step(NcModel* m, const NcOptimStep* step) {
 
 NC_API int32_t nc_model_optim_state_read(NcModel* m, int32_t index, float* dst, int64_t numel) {
   NC_CHECK_NOT_NULL(nullptr, m);
-  NC_CHECK_NOT_NULL(m->ctx, dst);
-  NC_TRY(check_index(m->ctx, index, (int64_t)m->states.size(), "optimizer state"));
-  const StateEntry& s = m->states[(size_t)index];
-  NC_TRY(check_numel(m->ctx, s.name, s.numel, numel));
+  const StateEntry* row = nullptr;
+  NC_TRY(check_state_copy(m->ctx, *m, index, dst, "dst", numel, &row));
+  const StateEntry& s = *row;
   return nc_guard(m->ctx, [&]() -> int32_t {
     NC_TRY(ensure_optim_state(m));
     std::memcpy(dst, m->opt.p + s.offset, sizeof(float) * (size_t)numel);
@@ -133,29 +133,14 @@ NC_API int32_t nc_model_optim_state_read(NcModel* m, int32_t index, float* dst, 
 
 NC_API int32_t nc_model_optim_state_write(NcModel* m, int32_t index, const float* src, int64_t numel) {
   NC_CHECK_NOT_NULL(nullptr, m);
-  NC_CHECK_NOT_NULL(m->ctx, src);
-  NC_TRY(check_index(m->ctx, index, (int64_t)m->states.size(), "optimizer state"));
-  const StateEntry& s = m->states[(size_t)index];
-  NC_TRY(check_numel(m->ctx, s.name, s.numel, numel));
+  const StateEntry* row = nullptr;
+  NC_TRY(check_state_copy(m->ctx, *m, index, src, "src", numel, &row));
+  const StateEntry& s = *row;
   return nc_guard(m->ctx, [&]() -> int32_t {
     NC_TRY(ensure_optim_state(m));
     std::memcpy(m->opt.p + s.offset, src, sizeof(float) * (size_t)numel);
     return NC_OK;
   });
-}
-
-NC_API int32_t nc_model_optim_get_step(const NcModel* m, int64_t* out_step) {
-  NC_CHECK_NOT_NULL(nullptr, m);
-  NC_CHECK_NOT_NULL(m->ctx, out_step);
-  *out_step = m->opt_step;
-  return NC_OK;
-}
-
-NC_API int32_t nc_model_optim_set_step(NcModel* m, int64_t step) {
-  NC_CHECK_NOT_NULL(nullptr, m);
-  NC_REQUIRE(m->ctx, step >= 0, NC_ERR_INVALID_ARGUMENT, "step must be >= 0, got %lld", (long long)step);
-  m->opt_step = step;
-  return NC_OK;
 }
 
 }  // extern "C"

@@ -14,40 +14,19 @@
 #include <cstring>
 #include <memory>
 #include <random>
-#include <string>
-#include <unistd.h>
 
 #include "checks.h"
 #include "internal.h"
 
 #ifdef NC_CUDA_DIST
-#include <chrono>
-
-#include "comm.h"  // first: kernels/dist's status.h, which dist_status.h maps to the ABI's statuses
+#include "abi_comm.h"
+#include "dist_status.h"
 #include "nccl_comm.h"
-#include "../../cpu/dist_status.h"
-#endif
-
-namespace {
-
-constexpr int64_t kDefaultTimeoutMs = 5 * 60 * 1000;
-
-[[maybe_unused]] int64_t timeout_of(const NcCommOptions* o) {
-  return o && o->timeout_ms > 0 ? o->timeout_ms : kDefaultTimeoutMs;
-}
-
-#ifndef NC_CUDA_DIST
-constexpr char kTag[16] = "nanochat-cuda/1";  // bytes 0..15 of an id made by a build without kernels/dist
 #else
-// The host other ranks use to reach this one when the caller names none: this machine's name.
-std::string default_advertise_host() {
-  char name[256] = {0};
-  if (::gethostname(name, sizeof name - 1) != 0 || name[0] == 0) return "127.0.0.1";
-  return name;
-}
-#endif
-
+namespace {
+constexpr char kTag[16] = "nanochat-cuda/1";  // bytes 0..15 of an id made by a build without kernels/dist
 }  // namespace
+#endif
 
 namespace nc::cu_backend {
 
@@ -87,11 +66,7 @@ NC_API int32_t nc_comm_id_create(const NcCommOptions* options, NcCommId* out_id)
   return nc_guard(nullptr, [&]() -> int32_t {
     std::memset(out_id, 0, sizeof *out_id);
 #ifdef NC_CUDA_DIST
-    const std::string host = options && options->advertise_host[0] ? options->advertise_host : default_advertise_host();
-    nc::dist::UniqueId id{};
-    NC_DIST_TRY(nullptr, nc::dist::make_gloo_unique_id(host, std::chrono::milliseconds(timeout_of(options)), &id));
-    static_assert(sizeof id.bytes == sizeof out_id->bytes, "the dist id is NcCommId's 128 bytes");
-    std::memcpy(out_id->bytes, id.bytes, sizeof out_id->bytes);
+    NC_TRY(nc::dist_abi::create_comm_id(options, out_id));
 #else
     std::memcpy(out_id->bytes, kTag, sizeof kTag);
     std::random_device rd;
@@ -120,22 +95,13 @@ NC_API int32_t nc_comm_create(NcContext* ctx, const NcCommId* id, int32_t rank, 
     comm->rank = rank;
     comm->world_size = world_size;
 #ifdef NC_CUDA_DIST
-    nc::dist::UniqueId uid{};
-    std::memcpy(uid.bytes, id->bytes, sizeof uid.bytes);
-    nc::dist::BootstrapAddress addr;
-    NC_REQUIRE(ctx, nc::dist::decode_unique_id(uid, &addr).ok(), NC_ERR_INVALID_ARGUMENT,
-               "the communicator id was not made by nc_comm_id_create of the cuda backend (pass rank 0's id "
-               "to every rank unchanged)");
+    NC_TRY(nc::dist_abi::check_comm_id(ctx, id, "cuda"));
     NC_TRY(nc::cu_backend::use_device(ctx));
-    // Every rank joins, a world of one too: that is what lets rank 0's bootstrap store stop at once.
-    nc::dist::CommOptions o;
-    o.timeout = std::chrono::milliseconds(timeout_of(options));
-    if (options) o.transport_host = options->transport_host;
     std::unique_ptr<nc::dist::Communicator> host;
-    NC_DIST_TRY(ctx, nc::dist::create_gloo_communicator(uid, rank, world_size, o, &host));
+    NC_TRY(nc::dist_abi::join_host_comm(ctx, id, rank, world_size, options, &host));
     if (world_size > 1) {
       std::unique_ptr<nc::cu_backend::DeviceComm> dev;
-      NC_DIST_TRY(ctx, nc::cu_backend::create_device_comm(std::move(host), o.timeout, &dev));
+      NC_DIST_TRY(ctx, nc::cu_backend::create_device_comm(std::move(host), nc::dist_abi::comm_timeout(options), &dev));
       comm->impl = dev.release();
     }
 #else

@@ -25,6 +25,7 @@ const nc::ModelLayout* nc_model_layout(const NcModel* m) { return m; }
 const NcContext* nc_model_context(const NcModel* m) { return m->ctx; }
 NcLossStats* nc_model_loss(const NcModel* m) { return &const_cast<NcModel*>(m)->loss; }
 NcProfile* nc_model_profile(const NcModel* m) { return &const_cast<NcModel*>(m)->prof; }
+int64_t* nc_model_opt_step(const NcModel* m) { return &const_cast<NcModel*>(m)->opt_step; }
 nc::KVCacheState* nc_kvcache_state(const NcKVCache* c) { return const_cast<NcKVCache*>(c); }
 
 namespace nc::cu_backend {

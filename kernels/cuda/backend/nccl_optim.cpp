@@ -26,10 +26,10 @@
 #include "internal.h"
 
 #ifdef NC_CUDA_DIST
-#include "comm.h"  // first: kernels/dist's status.h, which dist_status.h maps to the ABI's statuses
+#include "comm.h"
 #include "nccl_comm.h"
 #include "shard_plan.h"
-#include "../../cpu/dist_status.h"
+#include "dist_status.h"
 #endif
 
 namespace nc::cu_backend {

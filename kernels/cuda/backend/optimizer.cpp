@@ -13,6 +13,7 @@
 
 #include "checks.h"
 #include "internal.h"
+#include "optim_args.h"
 
 namespace nc::cu_backend {
 
@@ -153,10 +154,9 @@ NC_API int32_t nc_model_optim_step(NcModel* m, const NcOptimStep* step) {
 
 NC_API int32_t nc_model_optim_state_read(NcModel* m, int32_t index, float* dst, int64_t numel) {
   NC_CHECK_NOT_NULL(nullptr, m);
-  NC_CHECK_NOT_NULL(m->ctx, dst);
-  NC_TRY(check_index(m->ctx, index, (int64_t)m->states.size(), "optimizer state"));
-  const StateEntry& s = m->states[(size_t)index];
-  NC_TRY(check_numel(m->ctx, s.name, s.numel, numel));
+  const StateEntry* row = nullptr;
+  NC_TRY(check_state_copy(m->ctx, *m, index, dst, "dst", numel, &row));
+  const StateEntry& s = *row;
   NC_TRY(use_device(m->ctx));
   NC_TRY(ensure_optim_state(m));
   return download(m, dst, m->opt.as<float>() + s.offset, sizeof(float) * (size_t)numel);
@@ -164,27 +164,12 @@ NC_API int32_t nc_model_optim_state_read(NcModel* m, int32_t index, float* dst, 
 
 NC_API int32_t nc_model_optim_state_write(NcModel* m, int32_t index, const float* src, int64_t numel) {
   NC_CHECK_NOT_NULL(nullptr, m);
-  NC_CHECK_NOT_NULL(m->ctx, src);
-  NC_TRY(check_index(m->ctx, index, (int64_t)m->states.size(), "optimizer state"));
-  const StateEntry& s = m->states[(size_t)index];
-  NC_TRY(check_numel(m->ctx, s.name, s.numel, numel));
+  const StateEntry* row = nullptr;
+  NC_TRY(check_state_copy(m->ctx, *m, index, src, "src", numel, &row));
+  const StateEntry& s = *row;
   NC_TRY(use_device(m->ctx));
   NC_TRY(ensure_optim_state(m));
   return upload(m, m->opt.as<float>() + s.offset, src, sizeof(float) * (size_t)numel);
-}
-
-NC_API int32_t nc_model_optim_get_step(const NcModel* m, int64_t* out_step) {
-  NC_CHECK_NOT_NULL(nullptr, m);
-  NC_CHECK_NOT_NULL(m->ctx, out_step);
-  *out_step = m->opt_step;
-  return NC_OK;
-}
-
-NC_API int32_t nc_model_optim_set_step(NcModel* m, int64_t step) {
-  NC_CHECK_NOT_NULL(nullptr, m);
-  NC_REQUIRE(m->ctx, step >= 0, NC_ERR_INVALID_ARGUMENT, "step must be >= 0, got %lld", (long long)step);
-  m->opt_step = step;
-  return NC_OK;
 }
 
 }  // extern "C"

@@ -1,4 +1,4 @@
-// dist_status.h — kernels/dist failures as the ABI's statuses (only with NC_CPU_DIST, the Gloo build):
+// dist_status.h — kernels/dist failures as the ABI's statuses (for the backends built with kernels/dist):
 // a peer that timed out is NC_ERR_TIMEOUT, one that died NC_ERR_PEER_FAILED, and the message (which names
 // the collective, the rank and the cause) becomes the context's last error.
 #pragma once
