@@ -17,22 +17,20 @@
 import { UserError } from "../common/errors.ts";
 import { formatDuration } from "../common/fs.ts";
 import { countParams, flopsPerToken, type GPTConfig } from "../model/config.ts";
-import { joinWorld } from "../model/comm.ts";
 import { ComputeContext, type DeviceRequest } from "../model/context.ts";
 import { type DistEnv, readDistEnv } from "../dist/env.ts";
 import { GPT } from "../model/gpt.ts";
-import { MetricsRecorder } from "../report/metrics.ts";
 import { logReportSection } from "../report/section.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import type { Stage } from "../checkpoint/checkpoint.ts";
 import { checkpointDir } from "../checkpoint/checkpoint.ts";
-import { restoreModel } from "../checkpoint/model_io.ts";
 import { loadChatTask, runCategorical } from "../eval/chat_eval.ts";
 import type { Task } from "../../tasks/mod.ts";
 import { describeMixture, requireRows, sftMixtures } from "./chat_mixtures.ts";
 import { SftBatches } from "./sft_batches.ts";
-import { loadSourceCheckpoint, resumeStage, saveStage, userConfig } from "./stage_checkpoint.ts";
+import { loadSourceCheckpoint, saveStage, userConfig } from "./stage_checkpoint.ts";
 import { devicePeak, EtaClock, padStep, printRunEstimate, StepProgress } from "./stage_progress.ts";
+import { StageSession } from "./stage_session.ts";
 import { StopSignal } from "./stage_stop.ts";
 import { sftLrMultiplier, stageLearningRates } from "./schedule.ts";
 
@@ -148,32 +146,24 @@ export async function trainSft(o: SftTrainOptions): Promise<{ valLoss: number; s
   let step = 0;
   let examples = 0;
   let loop: SftLoopState = { trainLoss: null, valLoss: null, accuracies: {}, totalTrainingTime: 0 };
-  let resumed = null;
-  let comm = null;
-  let metrics: MetricsRecorder | null = null;
-  try {
-    comm = await joinWorld(ctx, dist);
-    model.attachComm(comm);
-    resumed = o.resume
-      ? await resumeStage<number, SftLoopState>(ckptDir, model, config, { comm, rank, worldSize })
-      : null;
-    if (o.resume && resumed === null) log(`--resume: no checkpoint in ${ckptDir} yet, starting fresh`);
-    if (resumed !== null) {
-      step = resumed.step;
-      examples = resumed.loaderState;
-      loop = resumed.loopState;
-      log(`resumed from ${ckptDir} step ${step}`);
-    } else {
-      restoreModel(model, source.ckpt); // weights only: the optimizer starts fresh
-    }
-    if (master) metrics = await MetricsRecorder.open(o.baseDir, "sft", resumed ? { resumeFrom: step } : {});
-  } catch (err) {
-    model.free(); // before the communicator it is attached to
-    comm?.destroy();
-    ctx.destroy();
-    throw err;
+  const session = await StageSession.open<number, SftLoopState>({
+    ctx,
+    model,
+    config,
+    dist,
+    ckptDir,
+    resume: o.resume,
+    source: source.ckpt,
+    baseDir: o.baseDir,
+    stage: "sft",
+    log,
+  });
+  const { comm, world, resumed, metrics } = session;
+  if (resumed !== null) {
+    step = resumed.step;
+    examples = resumed.loaderState;
+    loop = resumed.loopState;
   }
-  const world = { comm, rank, worldSize };
   const train = new SftBatches(trainTask, o.tokenizer, B, T, examples, rank, worldSize);
   // padded rows are at most T long; the estimate takes the mean row as half of T (per rank)
   if (master) {
@@ -219,9 +209,7 @@ export async function trainSft(o: SftTrainOptions): Promise<{ valLoss: number; s
     );
     metrics?.markCheckpoint(step);
   };
-  // per step, summed over the ranks: [stop requested] at its start; [loss sum, backward calls,
-  // supervised tokens] after its backward passes
-  const agreeStop = new Float64Array(1);
+  // per step, summed over the ranks after its backward passes: [loss sum, backward calls, supervised tokens]
   const agreeStep = new Float64Array(3);
 
   const inStep = new StepProgress("step", gradAccum);
@@ -232,12 +220,7 @@ export async function trainSft(o: SftTrainOptions): Promise<{ valLoss: number; s
       if (o.stopAfter > 0 && step >= o.stopAfter && step > (resumed?.step ?? 0)) stop.request();
       // this step's decision, fixed before anything else awaits: a stop asked of any rank stops every
       // rank after this same step
-      let stopNow = stop.requested;
-      if (comm) {
-        agreeStop[0] = stopNow ? 1 : 0;
-        await comm.allReduceSum(agreeStop);
-        stopNow = agreeStop[0] > 0;
-      }
+      const stopNow = await session.agreeStop(stop.requested);
       const resumedHere = resumed !== null && step === resumed.step;
       if (o.evalEvery > 0 && (last || step % o.evalEvery === 0) && !resumedHere) {
         loop.valLoss = await validate();
@@ -312,10 +295,7 @@ export async function trainSft(o: SftTrainOptions): Promise<{ valLoss: number; s
   } finally {
     inStep.end();
     stop.dispose();
-    metrics?.close();
-    model.free(); // before the communicator it is attached to
-    comm?.destroy();
-    ctx.destroy();
+    session.close();
   }
 
   if (master && step === numIterations) {
