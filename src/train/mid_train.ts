@@ -14,8 +14,8 @@
 import { UserError } from "../common/errors.ts";
 import { formatDuration } from "../common/fs.ts";
 import { countParams, flopsPerToken, type GPTConfig } from "../model/config.ts";
-import { ComputeContext, type DeviceRequest } from "../model/context.ts";
-import { type DistEnv, readDistEnv } from "../dist/env.ts";
+import { ComputeContext } from "../model/context.ts";
+import { readDistEnv } from "../dist/env.ts";
 import { GPT } from "../model/gpt.ts";
 import { logReportSection } from "../report/section.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
@@ -27,13 +27,17 @@ import { type ChatStreamState, ChatTokenStream } from "./chat_stream.ts";
 import { describeMixture, midMixtures, requireRows } from "./chat_mixtures.ts";
 import { loadSourceCheckpoint, saveStage, userConfig } from "./stage_checkpoint.ts";
 import { devicePeak, EtaClock, padStep, printRunEstimate, StepProgress } from "./stage_progress.ts";
-import { StageSession } from "./stage_session.ts";
+import {
+  describeStageDevice,
+  stageComputeDtype,
+  type StageRunOptions,
+  StageSession,
+} from "./stage_session.ts";
 import { StopSignal } from "./stage_stop.ts";
 import { gradAccumSteps, midLrMultiplier, muonMomentum, stageLearningRates } from "./schedule.ts";
 
 /** mid_train.py's flags (dashed on the command line) plus resume, device and data options. */
-export interface MidTrainOptions {
-  baseDir: string;
+export interface MidTrainOptions extends StageRunOptions {
   tokenizer: Tokenizer;
   /** Offline task data (default $NANOCHAT_TASK_DATA_DIR, else download). */
   taskDataDir?: string;
@@ -51,17 +55,7 @@ export interface MidTrainOptions {
   weightDecay: number;
   evalEvery: number;
   evalTokens: number;
-  saveEvery: number;
-  keepLast: number;
   modelTag: string;
-  resume: boolean;
-  device: DeviceRequest;
-  threads: number;
-  peakFlops?: number;
-  logEvery: number;
-  stopAfter: number;
-  /** This process's rank and world (default: from the environment, readDistEnv). */
-  dist?: DistEnv;
 }
 
 interface MidLoopState {
@@ -112,10 +106,10 @@ export async function trainMid(o: MidTrainOptions): Promise<{ finalValBpb: numbe
   const flopsTok = flopsPerToken(config);
 
   const ctx = ComputeContext.create({ device: o.device, threads: o.threads });
-  const computeDtype = ctx.device.computeDtypes.includes("bf16") ? "bf16" : "f32";
+  const computeDtype = stageComputeDtype(ctx);
   const peak = devicePeak(ctx, o.threads, o.peakFlops);
   const model = GPT.create(ctx, config, { maxBatch: B, computeDtype });
-  log(`device ${ctx.describe()}, ${computeDtype} compute${worldSize > 1 ? `, ${worldSize} ranks` : ""}`);
+  log(describeStageDevice(ctx, computeDtype, worldSize));
   log(
     `midtraining d${config.nLayer} (${countParams(config).total.toLocaleString("en-US")} params) from ` +
       `${source.ckpt.dir} step ${source.step}; ${o.totalBatchSize.toLocaleString("en-US")} tokens per step ` +
@@ -133,18 +127,10 @@ export async function trainMid(o: MidTrainOptions): Promise<{ finalValBpb: numbe
     progress: 0,
     lastStep: false,
   };
-  const session = await StageSession.open<ChatStreamState, MidLoopState>({
-    ctx,
-    model,
-    config,
-    dist,
-    ckptDir,
-    resume: o.resume,
-    source: source.ckpt,
-    baseDir: o.baseDir,
-    stage: "mid",
-    log,
-  });
+  const session = await StageSession.open<ChatStreamState, MidLoopState>(
+    o,
+    { ctx, model, config, dist, ckptDir, source: source.ckpt, stage: "mid", log },
+  );
   const { comm, world, resumed, metrics } = session;
   if (resumed !== null) {
     step = resumed.step;

@@ -18,8 +18,8 @@
 import { UserError } from "../common/errors.ts";
 import { formatDuration } from "../common/fs.ts";
 import { countParams, flopsPerToken, type GPTConfig } from "../model/config.ts";
-import { ComputeContext, type DeviceRequest } from "../model/context.ts";
-import { type DistEnv, readDistEnv } from "../dist/env.ts";
+import { ComputeContext } from "../model/context.ts";
+import { readDistEnv } from "../dist/env.ts";
 import { GPT } from "../model/gpt.ts";
 import { Engine } from "../engine/engine.ts";
 import { logReportSection } from "../report/section.ts";
@@ -33,12 +33,16 @@ import { rlStep } from "./rl_step.ts";
 import { stageLearningRates } from "./schedule.ts";
 import { loadSourceCheckpoint, saveStage, userConfig } from "./stage_checkpoint.ts";
 import { devicePeak, EtaClock, padStep, printRunEstimate, StepProgress } from "./stage_progress.ts";
-import { StageSession } from "./stage_session.ts";
+import {
+  describeStageDevice,
+  stageComputeDtype,
+  type StageRunOptions,
+  StageSession,
+} from "./stage_session.ts";
 import { StopSignal } from "./stage_stop.ts";
 
 /** nanochat A's chat_rl settings (dashed on the command line; defaults in stage_defaults.ts RL_DEFAULTS). */
-export interface RlTrainOptions {
-  baseDir: string;
+export interface RlTrainOptions extends StageRunOptions {
   tokenizer: Tokenizer;
   /** The SFT model to start from (default: the largest d<N> in chatsft_checkpoints). */
   sourceTag?: string;
@@ -60,22 +64,11 @@ export interface RlTrainOptions {
   numEpochs: number;
   /** Steps of the run (-1: GSM8K train // examples per step, times the epochs, as nanochat). */
   numSteps: number;
-  saveEvery: number;
   evalEvery: number;
   evalExamples: number;
-  keepLast: number;
-  resume: boolean;
-  /** Save and stop once this many steps are done (-1: run to the end), to split a long run. */
-  stopAfter: number;
-  logEvery: number;
-  device: DeviceRequest;
-  threads: number;
-  peakFlops?: number;
   seed: number;
   /** Offline task data (../shared/data/chat layout; default $NANOCHAT_TASK_DATA_DIR, else download). */
   taskDataDir?: string;
-  /** This process's rank and world (default: from the environment, readDistEnv). */
-  dist?: DistEnv;
 }
 
 /** What the loop carries from step to step; saved in every checkpoint so a resume continues it exactly. */
@@ -155,22 +148,14 @@ export async function trainRl(o: RlTrainOptions): Promise<RlResult> {
 
   // ---- native model: the SFT weights with a fresh optimizer, or the RL run's own latest checkpoint
   const ctx = ComputeContext.create({ device: o.device, threads: o.threads, seed: o.seed });
-  const computeDtype = ctx.device.computeDtypes.includes("bf16") ? "bf16" : "f32";
+  const computeDtype = stageComputeDtype(ctx);
   const model = GPT.create(ctx, config, { maxBatch: o.deviceBatchSize, computeDtype });
   let loop: LoopState = { totalTrainingTime: 0, passAtK: null, firstMeanReward: null, lastMeanReward: null };
   // a fresh run: the SFT weights, RL's optimizer starting fresh as nanochat's
-  const session = await StageSession.open<null, LoopState>({
-    ctx,
-    model,
-    config,
-    dist,
-    ckptDir: rlDir,
-    resume: o.resume,
-    source: source.ckpt,
-    baseDir: o.baseDir,
-    stage: "rl",
-    log,
-  });
+  const session = await StageSession.open<null, LoopState>(
+    o,
+    { ctx, model, config, dist, ckptDir: rlDir, source: source.ckpt, stage: "rl", log },
+  );
   const { comm, world, resumed, metrics } = session;
   if (resumed !== null) loop = resumed.loopState;
   else log(`starting from the SFT model ${source.ckpt.dir} step ${source.step}`);
@@ -179,7 +164,7 @@ export async function trainRl(o: RlTrainOptions): Promise<RlResult> {
   const origin = resumed?.source ?? { stage: "sft" as const, tag: source.tag, step: source.step };
   const engine = new Engine(model, o.tokenizer);
   const sequencesPerStep = o.examplesPerStep * o.numSamples;
-  log(`device ${ctx.describe()}, ${computeDtype} compute${worldSize > 1 ? `, ${worldSize} ranks` : ""}`);
+  log(describeStageDevice(ctx, computeDtype, worldSize));
   log(
     `RL d${config.nLayer} (${
       countParams(config).total.toLocaleString("en-US")

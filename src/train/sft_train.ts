@@ -17,8 +17,8 @@
 import { UserError } from "../common/errors.ts";
 import { formatDuration } from "../common/fs.ts";
 import { countParams, flopsPerToken, type GPTConfig } from "../model/config.ts";
-import { ComputeContext, type DeviceRequest } from "../model/context.ts";
-import { type DistEnv, readDistEnv } from "../dist/env.ts";
+import { ComputeContext } from "../model/context.ts";
+import { readDistEnv } from "../dist/env.ts";
 import { GPT } from "../model/gpt.ts";
 import { logReportSection } from "../report/section.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
@@ -30,13 +30,17 @@ import { describeMixture, requireRows, sftMixtures } from "./chat_mixtures.ts";
 import { SftBatches } from "./sft_batches.ts";
 import { loadSourceCheckpoint, saveStage, userConfig } from "./stage_checkpoint.ts";
 import { devicePeak, EtaClock, padStep, printRunEstimate, StepProgress } from "./stage_progress.ts";
-import { StageSession } from "./stage_session.ts";
+import {
+  describeStageDevice,
+  stageComputeDtype,
+  type StageRunOptions,
+  StageSession,
+} from "./stage_session.ts";
 import { StopSignal } from "./stage_stop.ts";
 import { sftLrMultiplier, stageLearningRates } from "./schedule.ts";
 
 /** chat_sft.py's flags (dashed on the command line) plus resume, device and data options. */
-export interface SftTrainOptions {
-  baseDir: string;
+export interface SftTrainOptions extends StageRunOptions {
   tokenizer: Tokenizer;
   taskDataDir?: string;
   /** Stage to start from: mid (nanochat's default) or base. */
@@ -56,17 +60,7 @@ export interface SftTrainOptions {
   evalSteps: number;
   evalMetricsEvery: number;
   evalMetricsMaxProblems: number;
-  saveEvery: number;
-  keepLast: number;
   modelTag: string;
-  resume: boolean;
-  device: DeviceRequest;
-  threads: number;
-  peakFlops?: number;
-  logEvery: number;
-  stopAfter: number;
-  /** This process's rank and world (default: from the environment, readDistEnv). */
-  dist?: DistEnv;
 }
 
 interface SftLoopState {
@@ -130,11 +124,11 @@ export async function trainSft(o: SftTrainOptions): Promise<{ valLoss: number; s
   const ckptDir = checkpointDir(o.baseDir, "sft", modelTag);
 
   const ctx = ComputeContext.create({ device: o.device, threads: o.threads });
-  const computeDtype = ctx.device.computeDtypes.includes("bf16") ? "bf16" : "f32";
+  const computeDtype = stageComputeDtype(ctx);
   const peak = devicePeak(ctx, o.threads, o.peakFlops);
   // twice the rows for the no-gradient accuracy passes, as nanochat
   const model = GPT.create(ctx, config, { maxBatch: 2 * B, computeDtype });
-  log(`device ${ctx.describe()}, ${computeDtype} compute${worldSize > 1 ? `, ${worldSize} ranks` : ""}`);
+  log(describeStageDevice(ctx, computeDtype, worldSize));
   log(
     `SFT d${config.nLayer} (${countParams(config).total.toLocaleString("en-US")} params) from ` +
       `${source.ckpt.dir} step ${source.step}; ${numIterations} steps of ${o.targetExamplesPerStep} examples ` +
@@ -146,18 +140,10 @@ export async function trainSft(o: SftTrainOptions): Promise<{ valLoss: number; s
   let step = 0;
   let examples = 0;
   let loop: SftLoopState = { trainLoss: null, valLoss: null, accuracies: {}, totalTrainingTime: 0 };
-  const session = await StageSession.open<number, SftLoopState>({
-    ctx,
-    model,
-    config,
-    dist,
-    ckptDir,
-    resume: o.resume,
-    source: source.ckpt,
-    baseDir: o.baseDir,
-    stage: "sft",
-    log,
-  });
+  const session = await StageSession.open<number, SftLoopState>(
+    o,
+    { ctx, model, config, dist, ckptDir, source: source.ckpt, stage: "sft", log },
+  );
   const { comm, world, resumed, metrics } = session;
   if (resumed !== null) {
     step = resumed.step;
