@@ -4,7 +4,7 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { join } from "node:path";
 import { listCheckpoints } from "../src/checkpoint/checkpoint.ts";
-import { sharedChatDir, sharedPretrainDir } from "./helpers.ts";
+import { runCliUntil, sharedChatDir, sharedPretrainDir } from "./helpers.ts";
 
 export const PRETRAIN = sharedPretrainDir();
 export const CHAT = sharedChatDir();
@@ -45,8 +45,16 @@ export async function assertExactResume(run: Run, flags: string[], afterStop?: (
   for (const [step, loss] of resumed) assertEquals(loss, fullLosses.get(step), `step ${step}`);
 }
 
-/** Asserts a run told to stop after step 2 of 100000 exited 0 with one checkpoint in `dir`, in between. */
-export async function assertSavedOnStop(dir: string, code: number, out: string) {
+/**
+ * Runs the stage `args` toward 100000 steps as --model-tag term, sends SIGTERM once `stepLine` is printed
+ * (step 2), and asserts it exited 0 with one checkpoint in `dir` (its term folder), in between.
+ */
+export async function assertSigtermSaves(args: string[], stepLine: RegExp, dir: string) {
+  const { code, out } = await runCliUntil(
+    [...args, "--num-iterations", "100000", "--model-tag", "term"],
+    stepLine,
+    "SIGTERM",
+  );
   assertEquals(code, 0, out);
   const saved = await listCheckpoints(dir);
   assertEquals(saved.length, 1);

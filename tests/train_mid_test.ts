@@ -4,16 +4,10 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { join } from "node:path";
 import { listCheckpoints } from "../src/checkpoint/checkpoint.ts";
-import {
-  makeTinyBaseCheckpoint,
-  makeTinyTokenizer,
-  runCliProcess,
-  runCliUntil,
-  withTempDir,
-} from "./helpers.ts";
+import { makeTinyBaseCheckpoint, makeTinyTokenizer, runCliProcess, withTempDir } from "./helpers.ts";
 import {
   assertExactResume,
-  assertSavedOnStop,
+  assertSigtermSaves,
   assertUntouched,
   CHAT,
   emptyTaskDir,
@@ -90,24 +84,11 @@ Deno.test({
         assertEquals(meta.final, false);
       });
 
-      const { code, out } = await runCliUntil(
-        [
-          "--base-dir",
-          base,
-          ...TINY,
-          "--task-data-dir",
-          CHAT!,
-          "--num-iterations",
-          "100000",
-          "--eval-every",
-          "-1",
-          "--model-tag",
-          "term",
-        ],
+      await assertSigtermSaves(
+        ["--base-dir", base, ...TINY, "--task-data-dir", CHAT!, "--eval-every", "-1"],
         /^step 00002 /m,
-        "SIGTERM",
+        join(base, "mid_checkpoints", "term"),
       );
-      await assertSavedOnStop(join(base, "mid_checkpoints", "term"), code, out);
     }),
 });
 
