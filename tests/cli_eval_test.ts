@@ -3,7 +3,6 @@
 // local server; and bad inputs (missing or corrupt bundle, unknown task, no chat checkpoint).
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
 import { join } from "node:path";
-import { zipSync } from "fflate";
 import { EVAL_BUNDLE_URL_ENV } from "../src/eval/core_bundle.ts";
 import {
   makeTinyBaseCheckpoint,
@@ -12,6 +11,7 @@ import {
   sharedChatDir,
   sharedEvalBundleDir,
   sharedPretrainDir,
+  tinyCoreBundleZip,
   withTempDir,
 } from "./helpers.ts";
 
@@ -97,16 +97,7 @@ Deno.test({
   fn: () =>
     withTempDir(async (base) => {
       await makeTinyBaseCheckpoint(base, PRETRAIN!);
-      const enc = new TextEncoder();
-      const rows = Array.from({ length: 12 }, (_, i) =>
-        JSON.stringify({ query: `Q${i}?`, choices: ["yes", "no"], gold: i % 2 }));
-      const zip = zipSync({
-        "eval_bundle/core.yaml": enc.encode(
-          "icl_tasks:\n- label: copa\n  dataset_uri: x/copa.jsonl\n  num_fewshot: [0]\n  icl_task_type: multiple_choice\n",
-        ),
-        "eval_bundle/eval_meta_data.csv": enc.encode("Eval Task,Random baseline\ncopa,50\n"),
-        "eval_bundle/eval_data/x/copa.jsonl": enc.encode(rows.join("\n") + "\n"),
-      });
+      const zip = tinyCoreBundleZip();
       let served = 0;
       const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
         served++;

@@ -1,6 +1,7 @@
-// Shared test helpers: where the shared offline data lives and small temp-dir utilities.
+// Shared test helpers: where the shared offline data lives, temp dirs, running the CLI, tiny fixtures.
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
+import { zipSync } from "fflate";
 import { iterTrainingText } from "../src/data/parquet.ts";
 import { Tokenizer } from "../src/tokenizer/tokenizer.ts";
 
@@ -155,4 +156,20 @@ export async function runCliUntil(
   const status = await child.status;
   clearTimeout(deadline);
   return { code: status.code, out, err: await err };
+}
+
+/** A CORE eval bundle zip with one task (copa, 12 two-choice rows, 0-shot), as the download serves it. */
+export function tinyCoreBundleZip(): Uint8Array<ArrayBuffer> {
+  const enc = new TextEncoder();
+  const rows = Array.from(
+    { length: 12 },
+    (_, i) => JSON.stringify({ query: `Q${i}?`, choices: ["yes", "no"], gold: i % 2 }),
+  );
+  return zipSync({
+    "eval_bundle/core.yaml": enc.encode(
+      "icl_tasks:\n- label: copa\n  dataset_uri: x/copa.jsonl\n  num_fewshot: [0]\n  icl_task_type: multiple_choice\n",
+    ),
+    "eval_bundle/eval_meta_data.csv": enc.encode("Eval Task,Random baseline\ncopa,50\n"),
+    "eval_bundle/eval_data/x/copa.jsonl": enc.encode(rows.join("\n") + "\n"),
+  });
 }

@@ -4,6 +4,7 @@ import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { join } from "node:path";
 import { listCheckpoints } from "../src/checkpoint/checkpoint.ts";
 import { makeTinyTokenizer, runCliProcess, runCliUntil, sharedPretrainDir, withTempDir } from "./helpers.ts";
+import { stepLosses } from "./stage_helpers.ts";
 
 const SHARED = sharedPretrainDir();
 
@@ -24,12 +25,6 @@ const TINY = [
   "--eval-tokens",
   "2048",
 ];
-
-function stepLosses(out: string): Map<number, string> {
-  const losses = new Map<number, string>();
-  for (const m of out.matchAll(/^step (\d+)\/\d+ .*\| loss: ([\d.]+) \|/gm)) losses.set(Number(m[1]), m[2]);
-  return losses;
-}
 
 function valBpbs(out: string): number[] {
   return [...out.matchAll(/validation bpb: ([\d.]+)/g)].map((m) => Number(m[1]));

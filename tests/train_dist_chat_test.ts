@@ -18,18 +18,8 @@ import { ChatTokenStream } from "../src/train/chat_stream.ts";
 import { SftBatches } from "../src/train/sft_batches.ts";
 import { Task, type TaskConversation } from "../tasks/mod.ts";
 import { freePort, Watched } from "./dist/util.ts";
-import {
-  makeTinyBaseCheckpoint,
-  makeTinyTokenizer,
-  runCliProcess,
-  sharedChatDir,
-  sharedPretrainDir,
-  withTempDir,
-} from "./helpers.ts";
-
-const PRETRAIN = sharedPretrainDir();
-const CHAT = sharedChatDir();
-const ignore = PRETRAIN === null || CHAT === null;
+import { makeTinyBaseCheckpoint, makeTinyTokenizer, runCliProcess, withTempDir } from "./helpers.ts";
+import { CHAT, NO_CHAT_DATA as ignore, PRETRAIN, stepLosses } from "./stage_helpers.ts";
 const MAIN = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
 
 /** A task of `n` short conversations that records which examples were read. */
@@ -113,12 +103,6 @@ const MID = [
   "1",
 ];
 
-function midLosses(out: string): Map<number, string> {
-  const losses = new Map<number, string>();
-  for (const m of out.matchAll(/^step (\d+) \(.*\| loss: ([\d.]+) \|/gm)) losses.set(Number(m[1]), m[2]);
-  return losses;
-}
-
 const twoRanks = () => ["--nproc-per-node", "2", "--master-port", String(freePort())];
 
 Deno.test({
@@ -135,7 +119,7 @@ Deno.test({
       const full = await mid([...flags, "--model-tag", "full", ...twoRanks()]);
       assertEquals(full.code, 0, full.err);
       assertStringIncludes(full.out, "grad accum 2 x 2 ranks");
-      const losses = midLosses(full.out);
+      const losses = stepLosses(full.out);
       assertEquals([...losses.keys()], [1, 2, 3, 4, 5, 6, 7, 8]);
       const l = [...losses.values()].map(Number);
       assert(l.every(Number.isFinite) && l[7] < l[0] - 1, `losses should fall: ${l.join(" ")}`);
@@ -158,10 +142,10 @@ Deno.test({
 
       const first = await mid([...flags, "--model-tag", "split", "--stop-after", "3", ...twoRanks()]);
       assertEquals(first.code, 0, first.err);
-      assertEquals([...midLosses(first.out).keys()], [1, 2, 3]);
+      assertEquals([...stepLosses(first.out).keys()], [1, 2, 3]);
       const second = await mid([...flags, "--model-tag", "split", "--resume", ...twoRanks()]);
       assertEquals(second.code, 0, second.err);
-      const resumed = midLosses(second.out);
+      const resumed = stepLosses(second.out);
       assertEquals([...resumed.keys()], [4, 5, 6, 7, 8]);
       for (const [step, loss] of resumed) assertEquals(loss, losses.get(step), `step ${step}`);
       assertEquals(bpb(second.out).at(-1), bpb(full.out).at(-1));
@@ -218,7 +202,7 @@ Deno.test({
       const ckpts = await listCheckpoints(join(base, "mid_checkpoints", "term"));
       assertEquals(ckpts.length, 1);
       assertEquals(ckpts[0].optimPaths.length, 2);
-      const lastLogged = Math.max(...[...midLosses(r0.lines.join("\n")).keys()]);
+      const lastLogged = Math.max(...[...stepLosses(r0.lines.join("\n")).keys()]);
       assertEquals(ckpts[0].step, lastLogged);
     }),
 });

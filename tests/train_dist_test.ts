@@ -10,7 +10,6 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { zipSync } from "fflate";
 import { listCheckpoints } from "../src/checkpoint/checkpoint.ts";
 import { EVAL_BUNDLE_URL_ENV } from "../src/eval/core_bundle.ts";
 import { denoScript, freePort, run } from "./dist/util.ts";
@@ -21,8 +20,10 @@ import {
   sharedChatDir,
   sharedEvalBundleDir,
   sharedPretrainDir,
+  tinyCoreBundleZip,
   withTempDir,
 } from "./helpers.ts";
+import { stepLosses } from "./stage_helpers.ts";
 
 const SHARED = sharedPretrainDir();
 const MAIN = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
@@ -105,12 +106,6 @@ const TINY = [
   "--threads",
   "1",
 ];
-
-function stepLosses(out: string): Map<number, string> {
-  const losses = new Map<number, string>();
-  for (const m of out.matchAll(/^step (\d+)\/\d+ .*\| loss: ([\d.]+) \|/gm)) losses.set(Number(m[1]), m[2]);
-  return losses;
-}
 
 async function train2(base: string, extra: string[], env: Record<string, string> = {}) {
   return await runCliProcess(
@@ -415,16 +410,7 @@ Deno.test({
   fn: () =>
     withTempDir(async (base) => {
       await makeTinyBaseCheckpoint(base, SHARED!);
-      const enc = new TextEncoder();
-      const rows = Array.from({ length: 12 }, (_, i) =>
-        JSON.stringify({ query: `Q${i}?`, choices: ["yes", "no"], gold: i % 2 }));
-      const zip = zipSync({
-        "eval_bundle/core.yaml": enc.encode(
-          "icl_tasks:\n- label: copa\n  dataset_uri: x/copa.jsonl\n  num_fewshot: [0]\n  icl_task_type: multiple_choice\n",
-        ),
-        "eval_bundle/eval_meta_data.csv": enc.encode("Eval Task,Random baseline\ncopa,50\n"),
-        "eval_bundle/eval_data/x/copa.jsonl": enc.encode(rows.join("\n") + "\n"),
-      });
+      const zip = tinyCoreBundleZip();
       let served = 0;
       const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, () => {
         served++;

@@ -4,19 +4,17 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { join } from "node:path";
 import { listCheckpoints } from "../src/checkpoint/checkpoint.ts";
+import { makeTinyBaseCheckpoint, makeTinyTokenizer, runCliProcess, withTempDir } from "./helpers.ts";
 import {
-  makeTinyBaseCheckpoint,
-  makeTinyTokenizer,
-  runCliProcess,
-  runCliUntil,
-  sharedChatDir,
-  sharedPretrainDir,
-  withTempDir,
-} from "./helpers.ts";
-
-const PRETRAIN = sharedPretrainDir();
-const CHAT = sharedChatDir();
-const ignore = PRETRAIN === null || CHAT === null;
+  assertExactResume,
+  assertSigtermSaves,
+  assertUntouched,
+  CHAT,
+  emptyTaskDir,
+  NO_CHAT_DATA as ignore,
+  onlyModelBytes,
+  PRETRAIN,
+} from "./stage_helpers.ts";
 
 // d2 from the tiny base checkpoint; T 64, 2 micro-batches of 4 rows per step
 const TINY = [
@@ -31,12 +29,6 @@ const TINY = [
   "--eval-tokens",
   "2048",
 ];
-
-export function stepLosses(out: string): Map<number, string> {
-  const losses = new Map<number, string>();
-  for (const m of out.matchAll(/^step (\d+) \(.*\| loss: ([\d.]+) \|/gm)) losses.set(Number(m[1]), m[2]);
-  return losses;
-}
 
 async function mid(base: string, extra: string[], taskDir = CHAT!) {
   return await runCliProcess(["--base-dir", base, ...TINY, "--task-data-dir", taskDir, ...extra]);
@@ -85,43 +77,18 @@ Deno.test({
     withTempDir(async (base) => {
       await makeTinyBaseCheckpoint(base, PRETRAIN!);
       const flags = ["--num-iterations", "6", "--eval-every", "-1"];
-      const full = await mid(base, [...flags, "--model-tag", "full"]);
-      assertEquals(full.code, 0, full.err);
-      const fullLosses = stepLosses(full.out);
-      assertEquals([...fullLosses.keys()], [1, 2, 3, 4, 5, 6]);
-      const first = await mid(base, [...flags, "--model-tag", "split", "--stop-after", "3"]);
-      assertEquals([...stepLosses(first.out).keys()], [1, 2, 3]);
-      const meta = JSON.parse(
-        Deno.readTextFileSync((await listCheckpoints(join(base, "mid_checkpoints", "split")))[0].metaPath),
-      );
-      assertEquals(meta.final, false);
-      const second = await mid(base, [...flags, "--model-tag", "split", "--resume"]);
-      assertStringIncludes(second.out, "resumed from");
-      const resumed = stepLosses(second.out);
-      assertEquals([...resumed.keys()], [4, 5, 6]);
-      for (const [step, loss] of resumed) assertEquals(loss, fullLosses.get(step), `step ${step}`);
+      await assertExactResume((extra) => mid(base, extra), flags, async () => {
+        const meta = JSON.parse(
+          Deno.readTextFileSync((await listCheckpoints(join(base, "mid_checkpoints", "split")))[0].metaPath),
+        );
+        assertEquals(meta.final, false);
+      });
 
-      const { code, out } = await runCliUntil(
-        [
-          "--base-dir",
-          base,
-          ...TINY,
-          "--task-data-dir",
-          CHAT!,
-          "--num-iterations",
-          "100000",
-          "--eval-every",
-          "-1",
-          "--model-tag",
-          "term",
-        ],
+      await assertSigtermSaves(
+        ["--base-dir", base, ...TINY, "--task-data-dir", CHAT!, "--eval-every", "-1"],
         /^step 00002 /m,
-        "SIGTERM",
+        join(base, "mid_checkpoints", "term"),
       );
-      assertEquals(code, 0, out);
-      const saved = await listCheckpoints(join(base, "mid_checkpoints", "term"));
-      assertEquals(saved.length, 1);
-      assert(saved[0].step >= 2 && saved[0].step < 100000, `saved at ${saved[0].step}`);
     }),
 });
 
@@ -142,13 +109,10 @@ Deno.test({
       const ok = await mid(base, ["--num-iterations", "2", "--eval-every", "-1"]);
       assertEquals(ok.code, 0, ok.err);
       const ckptDir = join(base, "mid_checkpoints", "d2");
-      const before = Deno.readFileSync((await listCheckpoints(ckptDir))[0].modelPath);
+      const before = await onlyModelBytes(ckptDir);
 
       // an offline folder whose files are all empty: the mixture has no rows
-      const empty = join(base, "empty_tasks");
-      Deno.mkdirSync(empty);
-      for (const f of Deno.readDirSync(CHAT!)) Deno.writeTextFileSync(join(empty, f.name), "");
-      const e = await mid(base, ["--num-iterations", "2"], empty);
+      const e = await mid(base, ["--num-iterations", "2"], emptyTaskDir(base));
       assertEquals(e.code, 1, e.out);
       assertStringIncludes(e.err, "mixture is empty");
 
@@ -165,8 +129,6 @@ Deno.test({
       assertEquals(c.code, 1, c.out);
       assertStringIncludes(c.err, "gsm8k_train.jsonl line 2");
 
-      const after = await listCheckpoints(ckptDir);
-      assertEquals(after.map((x) => x.step), [2]);
-      assertEquals(Deno.readFileSync(after[0].modelPath), before);
+      await assertUntouched(ckptDir, before);
     }),
 });

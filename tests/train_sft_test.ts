@@ -5,19 +5,17 @@ import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { join } from "node:path";
 import { listCheckpoints } from "../src/checkpoint/checkpoint.ts";
 import { collate } from "../src/train/sft_batches.ts";
+import { makeTinyBaseCheckpoint, makeTinyTokenizer, runCliProcess, withTempDir } from "./helpers.ts";
 import {
-  makeTinyBaseCheckpoint,
-  makeTinyTokenizer,
-  runCliProcess,
-  runCliUntil,
-  sharedChatDir,
-  sharedPretrainDir,
-  withTempDir,
-} from "./helpers.ts";
-
-const PRETRAIN = sharedPretrainDir();
-const CHAT = sharedChatDir();
-const ignore = PRETRAIN === null || CHAT === null;
+  assertExactResume,
+  assertSigtermSaves,
+  assertUntouched,
+  CHAT,
+  emptyTaskDir,
+  NO_CHAT_DATA as ignore,
+  onlyModelBytes,
+  PRETRAIN,
+} from "./stage_helpers.ts";
 
 const TINY = [
   "train",
@@ -31,12 +29,6 @@ const TINY = [
   "--eval-metrics-max-problems",
   "16",
 ];
-
-function stepLosses(out: string): Map<number, string> {
-  const losses = new Map<number, string>();
-  for (const m of out.matchAll(/^step (\d+)\/\d+ \| loss: ([\d.]+) \|/gm)) losses.set(Number(m[1]), m[2]);
-  return losses;
-}
 
 async function sft(base: string, extra: string[], taskDir = CHAT!) {
   return await runCliProcess(["--base-dir", base, ...TINY, "--task-data-dir", taskDir, ...extra]);
@@ -130,42 +122,14 @@ Deno.test({
         "--eval-metrics-every",
         "-1",
       ];
-      const full = await sft(base, [...flags, "--model-tag", "full"]);
-      assertEquals(full.code, 0, full.err);
-      const fullLosses = stepLosses(full.out);
-      assertEquals([...fullLosses.keys()], [1, 2, 3, 4, 5, 6]);
-      const first = await sft(base, [...flags, "--model-tag", "split", "--stop-after", "3"]);
-      assertEquals([...stepLosses(first.out).keys()], [1, 2, 3]);
-      const second = await sft(base, [...flags, "--model-tag", "split", "--resume"]);
-      assertStringIncludes(second.out, "resumed from");
-      const resumed = stepLosses(second.out);
-      assertEquals([...resumed.keys()], [4, 5, 6]);
-      for (const [step, loss] of resumed) assertEquals(loss, fullLosses.get(step), `step ${step}`);
+      await assertExactResume((extra) => sft(base, extra), flags);
 
-      const { code, out } = await runCliUntil(
-        [
-          "--base-dir",
-          base,
-          ...TINY,
-          "--task-data-dir",
-          CHAT!,
-          ...flags.slice(0, 2),
-          "--num-iterations",
-          "100000",
-          "--eval-every",
-          "-1",
-          "--eval-metrics-every",
-          "-1",
-          "--model-tag",
-          "term",
-        ],
+      const noEval = ["--eval-every", "-1", "--eval-metrics-every", "-1"];
+      await assertSigtermSaves(
+        ["--base-dir", base, ...TINY, "--task-data-dir", CHAT!, ...flags.slice(0, 2), ...noEval],
         /^step 00002\//m,
-        "SIGTERM",
+        join(base, "chatsft_checkpoints", "term"),
       );
-      assertEquals(code, 0, out);
-      const saved = await listCheckpoints(join(base, "chatsft_checkpoints", "term"));
-      assertEquals(saved.length, 1);
-      assert(saved[0].step >= 2 && saved[0].step < 100000, `saved at ${saved[0].step}`);
     }),
 });
 
@@ -195,12 +159,9 @@ Deno.test({
       const ok = await sft(base, flags);
       assertEquals(ok.code, 0, ok.err);
       const ckptDir = join(base, "chatsft_checkpoints", "d2");
-      const before = Deno.readFileSync((await listCheckpoints(ckptDir))[0].modelPath);
+      const before = await onlyModelBytes(ckptDir);
 
-      const empty = join(base, "empty_tasks");
-      Deno.mkdirSync(empty);
-      for (const f of Deno.readDirSync(CHAT!)) Deno.writeTextFileSync(join(empty, f.name), "");
-      const e = await sft(base, flags, empty);
+      const e = await sft(base, flags, emptyTaskDir(base));
       assertEquals(e.code, 1, e.out);
       assertStringIncludes(e.err, "SFT mixture is empty");
 
@@ -208,8 +169,6 @@ Deno.test({
       assertEquals(bad.code, 1);
       assertStringIncludes(bad.err, "must be a multiple of --device-batch-size 4");
 
-      const after = await listCheckpoints(ckptDir);
-      assertEquals(after.map((x) => x.step), [2]);
-      assertEquals(Deno.readFileSync(after[0].modelPath), before);
+      await assertUntouched(ckptDir, before);
     }),
 });

@@ -8,10 +8,10 @@
 import { UserError } from "../common/errors.ts";
 import { formatDuration } from "../common/fs.ts";
 import { configFromDepth, countParams, flopsPerToken, type GPTConfig } from "../model/config.ts";
-import { ComputeContext, type DeviceRequest } from "../model/context.ts";
+import { ComputeContext } from "../model/context.ts";
 import { GPT } from "../model/gpt.ts";
 import { joinWorld } from "../model/comm.ts";
-import { type DistEnv, readDistEnv } from "../dist/mod.ts";
+import { readDistEnv } from "../dist/mod.ts";
 import { MetricsRecorder } from "../report/metrics.ts";
 import { logReportSection } from "../report/section.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
@@ -20,6 +20,7 @@ import { type LoaderState, type Packing, PretrainLoader } from "./dataloader.ts"
 import { evaluateBpb } from "../eval/bpb.ts";
 import { evaluateCore, gptScorer } from "../eval/core.ts";
 import { resumeStage, saveStage, userConfig } from "./stage_checkpoint.ts";
+import { describeStageDevice, stageComputeDtype, type StageRunOptions } from "./stage_session.ts";
 import { StopSignal } from "./stage_stop.ts";
 import { devicePeak, EtaClock, padStep, printRunEstimate, StepProgress } from "./stage_progress.ts";
 import { resolveBundle } from "../eval/core_bundle.ts";
@@ -33,8 +34,7 @@ import {
 } from "./schedule.ts";
 
 /** nanochat's base_train flags (dashed on the command line). */
-export interface BaseTrainOptions {
-  baseDir: string;
+export interface BaseTrainOptions extends StageRunOptions {
   dataDir: string;
   tokenizer: Tokenizer;
   depth: number;
@@ -61,22 +61,9 @@ export interface BaseTrainOptions {
   coreMetricMaxPerTask: number;
   /** CORE bundle folder (default <base>/eval_bundle). */
   evalBundle?: string;
-  saveEvery: number;
-  keepLast: number;
   modelTag: string;
-  resume: boolean;
   packing: Packing;
-  /** cpu, cuda or auto. */
-  device: DeviceRequest;
-  threads: number;
   seed: number;
-  peakFlops?: number;
-  /** Print one line per this many steps (1 = every step). */
-  logEvery: number;
-  /** Save and stop once this many steps are done (-1: run to the horizon), to split a long run. */
-  stopAfter: number;
-  /** This process's rank and world (default: from the environment, readDistEnv). */
-  dist?: DistEnv;
 }
 
 /** What the loop carries from step to step; saved in every checkpoint so a resume continues it exactly. */
@@ -115,12 +102,10 @@ export async function trainBase(o: BaseTrainOptions): Promise<{ finalValBpb: num
   const modelTag = o.modelTag || `d${o.depth}`;
   const ckptDir = checkpointDir(o.baseDir, "base", modelTag);
   const ctx = ComputeContext.create({ device: o.device, threads: o.threads, seed: o.seed });
-  // nanochat trains in bf16 autocast on CUDA: here bf16 compute with fp32 master weights where the device
-  // runs it, fp32 elsewhere (the CPU)
-  const computeDtype = ctx.device.computeDtypes.includes("bf16") ? "bf16" : "f32";
+  const computeDtype = stageComputeDtype(ctx);
   const peak = devicePeak(ctx, o.threads, o.peakFlops);
   const comm = await joinWorld(ctx, dist);
-  log(`device ${ctx.describe()}, ${computeDtype} compute${worldSize > 1 ? `, ${worldSize} ranks` : ""}`);
+  log(describeStageDevice(ctx, computeDtype, worldSize));
   log(
     `model d${o.depth}: ${params.total.toLocaleString("en-US")} params, ${
       flopsTok.toExponential(3)

@@ -14,28 +14,30 @@
 import { UserError } from "../common/errors.ts";
 import { formatDuration } from "../common/fs.ts";
 import { countParams, flopsPerToken, type GPTConfig } from "../model/config.ts";
-import { joinWorld } from "../model/comm.ts";
-import { ComputeContext, type DeviceRequest } from "../model/context.ts";
-import { type DistEnv, readDistEnv } from "../dist/env.ts";
+import { ComputeContext } from "../model/context.ts";
+import { readDistEnv } from "../dist/env.ts";
 import { GPT } from "../model/gpt.ts";
-import { MetricsRecorder } from "../report/metrics.ts";
 import { logReportSection } from "../report/section.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { renderConversation } from "../tokenizer/render.ts";
 import type { Task } from "../../tasks/mod.ts";
 import { checkpointDir } from "../checkpoint/checkpoint.ts";
-import { restoreModel } from "../checkpoint/model_io.ts";
 import { evaluateBpb } from "../eval/bpb.ts";
 import { type ChatStreamState, ChatTokenStream } from "./chat_stream.ts";
 import { describeMixture, midMixtures, requireRows } from "./chat_mixtures.ts";
-import { loadSourceCheckpoint, resumeStage, saveStage, userConfig } from "./stage_checkpoint.ts";
+import { loadSourceCheckpoint, saveStage, userConfig } from "./stage_checkpoint.ts";
 import { devicePeak, EtaClock, padStep, printRunEstimate, StepProgress } from "./stage_progress.ts";
+import {
+  describeStageDevice,
+  stageComputeDtype,
+  type StageRunOptions,
+  StageSession,
+} from "./stage_session.ts";
 import { StopSignal } from "./stage_stop.ts";
 import { gradAccumSteps, midLrMultiplier, muonMomentum, stageLearningRates } from "./schedule.ts";
 
 /** mid_train.py's flags (dashed on the command line) plus resume, device and data options. */
-export interface MidTrainOptions {
-  baseDir: string;
+export interface MidTrainOptions extends StageRunOptions {
   tokenizer: Tokenizer;
   /** Offline task data (default $NANOCHAT_TASK_DATA_DIR, else download). */
   taskDataDir?: string;
@@ -53,17 +55,7 @@ export interface MidTrainOptions {
   weightDecay: number;
   evalEvery: number;
   evalTokens: number;
-  saveEvery: number;
-  keepLast: number;
   modelTag: string;
-  resume: boolean;
-  device: DeviceRequest;
-  threads: number;
-  peakFlops?: number;
-  logEvery: number;
-  stopAfter: number;
-  /** This process's rank and world (default: from the environment, readDistEnv). */
-  dist?: DistEnv;
 }
 
 interface MidLoopState {
@@ -114,10 +106,10 @@ export async function trainMid(o: MidTrainOptions): Promise<{ finalValBpb: numbe
   const flopsTok = flopsPerToken(config);
 
   const ctx = ComputeContext.create({ device: o.device, threads: o.threads });
-  const computeDtype = ctx.device.computeDtypes.includes("bf16") ? "bf16" : "f32";
+  const computeDtype = stageComputeDtype(ctx);
   const peak = devicePeak(ctx, o.threads, o.peakFlops);
   const model = GPT.create(ctx, config, { maxBatch: B, computeDtype });
-  log(`device ${ctx.describe()}, ${computeDtype} compute${worldSize > 1 ? `, ${worldSize} ranks` : ""}`);
+  log(describeStageDevice(ctx, computeDtype, worldSize));
   log(
     `midtraining d${config.nLayer} (${countParams(config).total.toLocaleString("en-US")} params) from ` +
       `${source.ckpt.dir} step ${source.step}; ${o.totalBatchSize.toLocaleString("en-US")} tokens per step ` +
@@ -135,32 +127,16 @@ export async function trainMid(o: MidTrainOptions): Promise<{ finalValBpb: numbe
     progress: 0,
     lastStep: false,
   };
-  let resumed = null;
-  let comm = null;
-  let metrics: MetricsRecorder | null = null;
-  try {
-    comm = await joinWorld(ctx, dist);
-    model.attachComm(comm);
-    resumed = o.resume
-      ? await resumeStage<ChatStreamState, MidLoopState>(ckptDir, model, config, { comm, rank, worldSize })
-      : null;
-    if (o.resume && resumed === null) log(`--resume: no checkpoint in ${ckptDir} yet, starting fresh`);
-    if (resumed !== null) {
-      step = resumed.step;
-      streamState = resumed.loaderState;
-      loop = resumed.loopState;
-      log(`resumed from ${ckptDir} step ${step}`);
-    } else {
-      restoreModel(model, source.ckpt); // weights only: the optimizer starts fresh
-    }
-    if (master) metrics = await MetricsRecorder.open(o.baseDir, "mid", resumed ? { resumeFrom: step } : {});
-  } catch (err) {
-    model.free(); // before the communicator it is attached to
-    comm?.destroy();
-    ctx.destroy();
-    throw err;
+  const session = await StageSession.open<ChatStreamState, MidLoopState>(
+    o,
+    { ctx, model, config, dist, ckptDir, source: source.ckpt, stage: "mid", log },
+  );
+  const { comm, world, resumed, metrics } = session;
+  if (resumed !== null) {
+    step = resumed.step;
+    streamState = resumed.loaderState;
+    loop = resumed.loopState;
   }
-  const world = { comm, rank, worldSize };
 
   const train = new ChatTokenStream({
     task: trainTask,
@@ -215,9 +191,7 @@ export async function trainMid(o: MidTrainOptions): Promise<{ finalValBpb: numbe
     );
     metrics?.markCheckpoint(step);
   };
-  // per step, summed over the ranks: [stop requested] at its start; [loss, wrapped, progress of each
-  // rank in its own slot] at its end
-  const agreeStop = new Float64Array(1);
+  // per step, summed over the ranks at its end: [loss, wrapped, progress of each rank in its own slot]
   const agreeStep = new Float64Array(2 + worldSize);
 
   const inStep = new StepProgress("step", gradAccum);
@@ -228,12 +202,7 @@ export async function trainMid(o: MidTrainOptions): Promise<{ finalValBpb: numbe
       if (o.stopAfter > 0 && step >= o.stopAfter && step > (resumed?.step ?? 0)) stop.request();
       // this step's decision, fixed before anything else awaits: a stop asked of any rank stops every
       // rank after this same step
-      let stopNow = stop.requested;
-      if (comm) {
-        agreeStop[0] = stopNow ? 1 : 0;
-        await comm.allReduceSum(agreeStop);
-        stopNow = agreeStop[0] > 0;
-      }
+      const stopNow = await session.agreeStop(stop.requested);
       const resumedHere = resumed !== null && step === resumed.step;
       if (o.evalEvery > 0 && (loop.lastStep || step % o.evalEvery === 0) && !resumedHere) {
         valBpb = await validate();
@@ -303,10 +272,7 @@ export async function trainMid(o: MidTrainOptions): Promise<{ finalValBpb: numbe
   } finally {
     inStep.end();
     stop.dispose();
-    metrics?.close();
-    model.free(); // before the communicator it is attached to
-    comm?.destroy();
-    ctx.destroy();
+    session.close();
   }
 
   if (master && loop.lastStep) {

@@ -18,29 +18,31 @@
 import { UserError } from "../common/errors.ts";
 import { formatDuration } from "../common/fs.ts";
 import { countParams, flopsPerToken, type GPTConfig } from "../model/config.ts";
-import { joinWorld } from "../model/comm.ts";
-import { ComputeContext, type DeviceRequest } from "../model/context.ts";
-import { type DistEnv, readDistEnv } from "../dist/env.ts";
+import { ComputeContext } from "../model/context.ts";
+import { readDistEnv } from "../dist/env.ts";
 import { GPT } from "../model/gpt.ts";
 import { Engine } from "../engine/engine.ts";
-import { MetricsRecorder } from "../report/metrics.ts";
 import { logReportSection } from "../report/section.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { renderForCompletion } from "../tokenizer/render.ts";
 import { checkpointDir, latestCheckpoint } from "../checkpoint/checkpoint.ts";
-import { restoreModel } from "../checkpoint/model_io.ts";
 import { runGenerative } from "../eval/chat_eval.ts";
 import { GSM8K } from "../../tasks/mod.ts";
 import type { RolloutSettings } from "./rl_rollout.ts";
 import { rlStep } from "./rl_step.ts";
 import { stageLearningRates } from "./schedule.ts";
-import { loadSourceCheckpoint, resumeStage, saveStage, userConfig } from "./stage_checkpoint.ts";
+import { loadSourceCheckpoint, saveStage, userConfig } from "./stage_checkpoint.ts";
 import { devicePeak, EtaClock, padStep, printRunEstimate, StepProgress } from "./stage_progress.ts";
+import {
+  describeStageDevice,
+  stageComputeDtype,
+  type StageRunOptions,
+  StageSession,
+} from "./stage_session.ts";
 import { StopSignal } from "./stage_stop.ts";
 
 /** nanochat A's chat_rl settings (dashed on the command line; defaults in stage_defaults.ts RL_DEFAULTS). */
-export interface RlTrainOptions {
-  baseDir: string;
+export interface RlTrainOptions extends StageRunOptions {
   tokenizer: Tokenizer;
   /** The SFT model to start from (default: the largest d<N> in chatsft_checkpoints). */
   sourceTag?: string;
@@ -62,22 +64,11 @@ export interface RlTrainOptions {
   numEpochs: number;
   /** Steps of the run (-1: GSM8K train // examples per step, times the epochs, as nanochat). */
   numSteps: number;
-  saveEvery: number;
   evalEvery: number;
   evalExamples: number;
-  keepLast: number;
-  resume: boolean;
-  /** Save and stop once this many steps are done (-1: run to the end), to split a long run. */
-  stopAfter: number;
-  logEvery: number;
-  device: DeviceRequest;
-  threads: number;
-  peakFlops?: number;
   seed: number;
   /** Offline task data (../shared/data/chat layout; default $NANOCHAT_TASK_DATA_DIR, else download). */
   taskDataDir?: string;
-  /** This process's rank and world (default: from the environment, readDistEnv). */
-  dist?: DistEnv;
 }
 
 /** What the loop carries from step to step; saved in every checkpoint so a resume continues it exactly. */
@@ -157,42 +148,23 @@ export async function trainRl(o: RlTrainOptions): Promise<RlResult> {
 
   // ---- native model: the SFT weights with a fresh optimizer, or the RL run's own latest checkpoint
   const ctx = ComputeContext.create({ device: o.device, threads: o.threads, seed: o.seed });
-  const computeDtype = ctx.device.computeDtypes.includes("bf16") ? "bf16" : "f32";
+  const computeDtype = stageComputeDtype(ctx);
   const model = GPT.create(ctx, config, { maxBatch: o.deviceBatchSize, computeDtype });
-  let comm = null;
   let loop: LoopState = { totalTrainingTime: 0, passAtK: null, firstMeanReward: null, lastMeanReward: null };
-  let resumed = null;
-  let metrics: MetricsRecorder | null = null;
-  let world;
-  try {
-    comm = await joinWorld(ctx, dist);
-    model.attachComm(comm);
-    world = { comm, rank, worldSize };
-    resumed = o.resume ? await resumeStage<null, LoopState>(rlDir, model, config, world) : null;
-    if (o.resume && resumed === null) log(`--resume: no checkpoint in ${rlDir} yet, starting fresh`);
-    if (resumed !== null) {
-      loop = resumed.loopState;
-      log(`resumed from ${rlDir} step ${resumed.step}`);
-    } else {
-      restoreModel(model, source.ckpt); // weights only: RL's optimizer starts fresh, as nanochat's
-      log(`starting from the SFT model ${source.ckpt.dir} step ${source.step}`);
-    }
-    // series for the report's plots (<base>/report/metrics-rl.jsonl), continued on resume
-    if (master) {
-      metrics = await MetricsRecorder.open(o.baseDir, "rl", resumed ? { resumeFrom: resumed.step } : {});
-    }
-  } catch (err) {
-    model.free();
-    comm?.destroy();
-    ctx.destroy();
-    throw err;
-  }
+  // a fresh run: the SFT weights, RL's optimizer starting fresh as nanochat's
+  const session = await StageSession.open<null, LoopState>(
+    o,
+    { ctx, model, config, dist, ckptDir: rlDir, source: source.ckpt, stage: "rl", log },
+  );
+  const { comm, world, resumed, metrics } = session;
+  if (resumed !== null) loop = resumed.loopState;
+  else log(`starting from the SFT model ${source.ckpt.dir} step ${source.step}`);
   const startStep = resumed?.step ?? 0;
   // the SFT checkpoint this run started from (a resumed run keeps the one it began with)
   const origin = resumed?.source ?? { stage: "sft" as const, tag: source.tag, step: source.step };
   const engine = new Engine(model, o.tokenizer);
   const sequencesPerStep = o.examplesPerStep * o.numSamples;
-  log(`device ${ctx.describe()}, ${computeDtype} compute${worldSize > 1 ? `, ${worldSize} ranks` : ""}`);
+  log(describeStageDevice(ctx, computeDtype, worldSize));
   log(
     `RL d${config.nLayer} (${
       countParams(config).total.toLocaleString("en-US")
@@ -279,8 +251,7 @@ export async function trainRl(o: RlTrainOptions): Promise<RlResult> {
   const clock = new EtaClock();
   // micro-batch = one sampling pass of device-batch-size rows and its backward
   const inStep = new StepProgress("step", o.examplesPerStep * passesPerProblem);
-  // per step, summed over the ranks: [stop requested] at its start; its statistics at its end
-  const agree = new Float64Array(1);
+  // per step, summed over the ranks at its end: its statistics
   const sums = new Float64Array(6);
   let step = startStep;
   try {
@@ -289,12 +260,7 @@ export async function trainRl(o: RlTrainOptions): Promise<RlResult> {
       if (o.stopAfter > 0 && step >= o.stopAfter && step > startStep) stop.request();
       // this step's decision: a stop asked of any rank stops every rank after this same step (the agreed
       // value decides, so a signal landing during the collective waits for the next step on every rank)
-      let stopNow = stop.requested;
-      if (comm) {
-        agree[0] = stopNow ? 1 : 0;
-        await comm.allReduceSum(agree);
-        stopNow = agree[0] > 0;
-      }
+      const stopNow = await session.agreeStop(stop.requested);
       const resumedHere = resumed !== null && step === startStep;
       if (o.evalEvery > 0 && !resumedHere && (last || step % o.evalEvery === 0)) await evaluate(step);
       const periodicSave = o.saveEvery > 0 && step > startStep && step % o.saveEvery === 0;
@@ -364,10 +330,7 @@ export async function trainRl(o: RlTrainOptions): Promise<RlResult> {
   } finally {
     inStep.end();
     stop.dispose();
-    metrics?.close();
-    model.free(); // before the communicator it is attached to
-    comm?.destroy();
-    ctx.destroy();
+    session.close();
   }
 
   if (master && step >= numSteps) {

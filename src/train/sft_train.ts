@@ -17,28 +17,30 @@
 import { UserError } from "../common/errors.ts";
 import { formatDuration } from "../common/fs.ts";
 import { countParams, flopsPerToken, type GPTConfig } from "../model/config.ts";
-import { joinWorld } from "../model/comm.ts";
-import { ComputeContext, type DeviceRequest } from "../model/context.ts";
-import { type DistEnv, readDistEnv } from "../dist/env.ts";
+import { ComputeContext } from "../model/context.ts";
+import { readDistEnv } from "../dist/env.ts";
 import { GPT } from "../model/gpt.ts";
-import { MetricsRecorder } from "../report/metrics.ts";
 import { logReportSection } from "../report/section.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import type { Stage } from "../checkpoint/checkpoint.ts";
 import { checkpointDir } from "../checkpoint/checkpoint.ts";
-import { restoreModel } from "../checkpoint/model_io.ts";
 import { loadChatTask, runCategorical } from "../eval/chat_eval.ts";
 import type { Task } from "../../tasks/mod.ts";
 import { describeMixture, requireRows, sftMixtures } from "./chat_mixtures.ts";
 import { SftBatches } from "./sft_batches.ts";
-import { loadSourceCheckpoint, resumeStage, saveStage, userConfig } from "./stage_checkpoint.ts";
+import { loadSourceCheckpoint, saveStage, userConfig } from "./stage_checkpoint.ts";
 import { devicePeak, EtaClock, padStep, printRunEstimate, StepProgress } from "./stage_progress.ts";
+import {
+  describeStageDevice,
+  stageComputeDtype,
+  type StageRunOptions,
+  StageSession,
+} from "./stage_session.ts";
 import { StopSignal } from "./stage_stop.ts";
 import { sftLrMultiplier, stageLearningRates } from "./schedule.ts";
 
 /** chat_sft.py's flags (dashed on the command line) plus resume, device and data options. */
-export interface SftTrainOptions {
-  baseDir: string;
+export interface SftTrainOptions extends StageRunOptions {
   tokenizer: Tokenizer;
   taskDataDir?: string;
   /** Stage to start from: mid (nanochat's default) or base. */
@@ -58,17 +60,7 @@ export interface SftTrainOptions {
   evalSteps: number;
   evalMetricsEvery: number;
   evalMetricsMaxProblems: number;
-  saveEvery: number;
-  keepLast: number;
   modelTag: string;
-  resume: boolean;
-  device: DeviceRequest;
-  threads: number;
-  peakFlops?: number;
-  logEvery: number;
-  stopAfter: number;
-  /** This process's rank and world (default: from the environment, readDistEnv). */
-  dist?: DistEnv;
 }
 
 interface SftLoopState {
@@ -132,11 +124,11 @@ export async function trainSft(o: SftTrainOptions): Promise<{ valLoss: number; s
   const ckptDir = checkpointDir(o.baseDir, "sft", modelTag);
 
   const ctx = ComputeContext.create({ device: o.device, threads: o.threads });
-  const computeDtype = ctx.device.computeDtypes.includes("bf16") ? "bf16" : "f32";
+  const computeDtype = stageComputeDtype(ctx);
   const peak = devicePeak(ctx, o.threads, o.peakFlops);
   // twice the rows for the no-gradient accuracy passes, as nanochat
   const model = GPT.create(ctx, config, { maxBatch: 2 * B, computeDtype });
-  log(`device ${ctx.describe()}, ${computeDtype} compute${worldSize > 1 ? `, ${worldSize} ranks` : ""}`);
+  log(describeStageDevice(ctx, computeDtype, worldSize));
   log(
     `SFT d${config.nLayer} (${countParams(config).total.toLocaleString("en-US")} params) from ` +
       `${source.ckpt.dir} step ${source.step}; ${numIterations} steps of ${o.targetExamplesPerStep} examples ` +
@@ -148,32 +140,16 @@ export async function trainSft(o: SftTrainOptions): Promise<{ valLoss: number; s
   let step = 0;
   let examples = 0;
   let loop: SftLoopState = { trainLoss: null, valLoss: null, accuracies: {}, totalTrainingTime: 0 };
-  let resumed = null;
-  let comm = null;
-  let metrics: MetricsRecorder | null = null;
-  try {
-    comm = await joinWorld(ctx, dist);
-    model.attachComm(comm);
-    resumed = o.resume
-      ? await resumeStage<number, SftLoopState>(ckptDir, model, config, { comm, rank, worldSize })
-      : null;
-    if (o.resume && resumed === null) log(`--resume: no checkpoint in ${ckptDir} yet, starting fresh`);
-    if (resumed !== null) {
-      step = resumed.step;
-      examples = resumed.loaderState;
-      loop = resumed.loopState;
-      log(`resumed from ${ckptDir} step ${step}`);
-    } else {
-      restoreModel(model, source.ckpt); // weights only: the optimizer starts fresh
-    }
-    if (master) metrics = await MetricsRecorder.open(o.baseDir, "sft", resumed ? { resumeFrom: step } : {});
-  } catch (err) {
-    model.free(); // before the communicator it is attached to
-    comm?.destroy();
-    ctx.destroy();
-    throw err;
+  const session = await StageSession.open<number, SftLoopState>(
+    o,
+    { ctx, model, config, dist, ckptDir, source: source.ckpt, stage: "sft", log },
+  );
+  const { comm, world, resumed, metrics } = session;
+  if (resumed !== null) {
+    step = resumed.step;
+    examples = resumed.loaderState;
+    loop = resumed.loopState;
   }
-  const world = { comm, rank, worldSize };
   const train = new SftBatches(trainTask, o.tokenizer, B, T, examples, rank, worldSize);
   // padded rows are at most T long; the estimate takes the mean row as half of T (per rank)
   if (master) {
@@ -219,9 +195,7 @@ export async function trainSft(o: SftTrainOptions): Promise<{ valLoss: number; s
     );
     metrics?.markCheckpoint(step);
   };
-  // per step, summed over the ranks: [stop requested] at its start; [loss sum, backward calls,
-  // supervised tokens] after its backward passes
-  const agreeStop = new Float64Array(1);
+  // per step, summed over the ranks after its backward passes: [loss sum, backward calls, supervised tokens]
   const agreeStep = new Float64Array(3);
 
   const inStep = new StepProgress("step", gradAccum);
@@ -232,12 +206,7 @@ export async function trainSft(o: SftTrainOptions): Promise<{ valLoss: number; s
       if (o.stopAfter > 0 && step >= o.stopAfter && step > (resumed?.step ?? 0)) stop.request();
       // this step's decision, fixed before anything else awaits: a stop asked of any rank stops every
       // rank after this same step
-      let stopNow = stop.requested;
-      if (comm) {
-        agreeStop[0] = stopNow ? 1 : 0;
-        await comm.allReduceSum(agreeStop);
-        stopNow = agreeStop[0] > 0;
-      }
+      const stopNow = await session.agreeStop(stop.requested);
       const resumedHere = resumed !== null && step === resumed.step;
       if (o.evalEvery > 0 && (last || step % o.evalEvery === 0) && !resumedHere) {
         loop.valLoss = await validate();
@@ -312,10 +281,7 @@ export async function trainSft(o: SftTrainOptions): Promise<{ valLoss: number; s
   } finally {
     inStep.end();
     stop.dispose();
-    metrics?.close();
-    model.free(); // before the communicator it is attached to
-    comm?.destroy();
-    ctx.destroy();
+    session.close();
   }
 
   if (master && step === numIterations) {
