@@ -129,18 +129,7 @@ export async function trainMid(o: MidTrainOptions): Promise<{ finalValBpb: numbe
   };
   const session = await StageSession.open<ChatStreamState, MidLoopState>(
     o,
-    {
-      ctx,
-      model,
-      config,
-      dist,
-      ckptDir,
-      source: source.ckpt,
-      stage: "mid",
-      modelTag,
-      userConfig: userConfig(o),
-      log,
-    },
+    { ctx, model, config, dist, ckptDir, source: source.ckpt, stage: "mid", modelTag, log },
   );
   const { comm, resumed, metrics } = session;
   if (resumed !== null) {

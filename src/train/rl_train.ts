@@ -154,18 +154,7 @@ export async function trainRl(o: RlTrainOptions): Promise<RlResult> {
   // a fresh run: the SFT weights, RL's optimizer starting fresh as nanochat's
   const session = await StageSession.open<null, LoopState>(
     o,
-    {
-      ctx,
-      model,
-      config,
-      dist,
-      ckptDir: rlDir,
-      source: source.ckpt,
-      stage: "rl",
-      modelTag,
-      userConfig: userConfig(o),
-      log,
-    },
+    { ctx, model, config, dist, ckptDir: rlDir, source: source.ckpt, stage: "rl", modelTag, log },
   );
   const { comm, resumed, metrics } = session;
   if (resumed !== null) loop = resumed.loopState;

@@ -142,18 +142,7 @@ export async function trainSft(o: SftTrainOptions): Promise<{ valLoss: number; s
   let loop: SftLoopState = { trainLoss: null, valLoss: null, accuracies: {}, totalTrainingTime: 0 };
   const session = await StageSession.open<number, SftLoopState>(
     o,
-    {
-      ctx,
-      model,
-      config,
-      dist,
-      ckptDir,
-      source: source.ckpt,
-      stage: "sft",
-      modelTag,
-      userConfig: userConfig(o),
-      log,
-    },
+    { ctx, model, config, dist, ckptDir, source: source.ckpt, stage: "sft", modelTag, log },
   );
   const { comm, resumed, metrics } = session;
   if (resumed !== null) {

@@ -12,7 +12,7 @@ import { type Communicator, joinWorld } from "../model/comm.ts";
 import type { ComputeContext, DeviceRequest } from "../model/context.ts";
 import type { GPT } from "../model/gpt.ts";
 import { MetricsRecorder, type MetricStage } from "../report/metrics.ts";
-import { resumeStage, saveStage, type StageMeta, type StageWorld } from "./stage_checkpoint.ts";
+import { resumeStage, saveStage, type StageMeta, type StageWorld, userConfig } from "./stage_checkpoint.ts";
 
 /**
  * nanochat trains in bf16 autocast on CUDA: here bf16 compute with fp32 master weights where the device
@@ -56,9 +56,8 @@ export interface StageSessionOptions {
   /** The weights a fresh run starts from (its optimizer starts fresh). */
   source: LoadedCheckpoint;
   stage: MetricStage;
-  /** The stage's model tag and its options as saved in every checkpoint's meta (userConfig). */
+  /** The stage's model tag, saved in every checkpoint's meta. */
   modelTag: string;
-  userConfig: Record<string, unknown>;
   /** Rank 0's logger. */
   log: (...args: unknown[]) => void;
 }
@@ -71,7 +70,8 @@ export class StageSession<L, S> {
     readonly ctx: ComputeContext,
     readonly model: GPT,
     readonly world: StageWorld,
-    private readonly saveAs: Pick<StageSessionOptions, "ckptDir" | "config" | "modelTag" | "userConfig"> & {
+    private readonly saveAs: Pick<StageSessionOptions, "ckptDir" | "config" | "modelTag"> & {
+      userConfig: Record<string, unknown>;
       keepLast: number;
     },
     /** The stage's resumed checkpoint meta, or null for a fresh run. */
@@ -80,7 +80,10 @@ export class StageSession<L, S> {
     readonly metrics: MetricsRecorder | null,
   ) {}
 
-  /** Joins, resumes or restores, and opens the metrics; on failure frees `model` and `ctx` and rethrows. */
+  /**
+   * Joins, resumes or restores, and opens the metrics; on failure frees `model` and `ctx` and rethrows.
+   * `run` is the stage's whole options object: its plain values are the user config every save records.
+   */
   static async open<L, S>(run: StageRunOptions, o: StageSessionOptions): Promise<StageSession<L, S>> {
     const { ctx, model, ckptDir } = o;
     const { rank, worldSize } = o.dist;
@@ -97,8 +100,13 @@ export class StageSession<L, S> {
       const metrics = rank === 0
         ? await MetricsRecorder.open(run.baseDir, o.stage, resumed ? { resumeFrom: resumed.step } : {})
         : null;
-      const { config, modelTag, userConfig } = o;
-      const saveAs = { ckptDir, config, modelTag, userConfig, keepLast: run.keepLast };
+      const saveAs = {
+        ckptDir,
+        config: o.config,
+        modelTag: o.modelTag,
+        userConfig: userConfig(run),
+        keepLast: run.keepLast,
+      };
       return new StageSession(ctx, model, world, saveAs, resumed, metrics);
     } catch (err) {
       model.free(); // before the communicator it is attached to
