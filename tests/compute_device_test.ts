@@ -7,7 +7,13 @@ import { fileURLToPath } from "node:url";
 import { COMPUTE_LIB_ENV, computeLibrary, type DeviceRequest, openComputeLibrary } from "../ffi/compute.ts";
 import { UserError } from "../src/common/errors.ts";
 import { ComputeContext, GPT, listDevices } from "../src/model/mod.ts";
-import { makeTinyTokenizer, runCliProcess, sharedPretrainDir, withTempDir } from "./helpers.ts";
+import {
+  makeTinyTokenizer,
+  runCliProcess,
+  sharedPretrainDir,
+  tinyBaseTrainArgs,
+  withTempDir,
+} from "./helpers.ts";
 
 const built = (name: string) => fileURLToPath(new URL(`../kernels/build/${name}`, import.meta.url));
 const CPU_LIB = built("libnanochat_cpu.so");
@@ -126,28 +132,9 @@ Deno.test({
     withTempDir(async (base) => {
       await makeTinyTokenizer(base, SHARED!, 100_000);
       const args = (device: string) => [
-        "--base-dir",
-        base,
-        "train",
-        "base",
-        "--device",
-        device,
-        "--depth",
-        "2",
-        "--max-seq-len",
-        "32",
-        "--device-batch-size",
-        "2",
-        "--total-batch-size",
-        "64",
-        "--num-iterations",
-        "2",
-        "--eval-every",
-        "-1",
-        "--sample-every",
-        "-1",
-        "--data-dir",
-        SHARED!,
+        ...["--base-dir", base],
+        ...tinyBaseTrainArgs(32, 2, 64, "--device", device, "--num-iterations", "2", "--eval-every", "-1"),
+        ...["--data-dir", SHARED!],
       ];
       const cpu = await runCliProcess(args("cpu"));
       assertEquals(cpu.code, 0, cpu.err + cpu.out);

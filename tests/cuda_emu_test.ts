@@ -9,7 +9,13 @@ import { fileURLToPath } from "node:url";
 import { COMPUTE_LIB_ENV, computeLibrary } from "../ffi/compute.ts";
 import { UserError } from "../src/common/errors.ts";
 import { ComputeContext, GPT } from "../src/model/mod.ts";
-import { makeTinyTokenizer, runCliProcess, sharedPretrainDir, withTempDir } from "./helpers.ts";
+import {
+  makeTinyTokenizer,
+  runCliProcess,
+  sharedPretrainDir,
+  tinyBaseTrainArgs,
+  withTempDir,
+} from "./helpers.ts";
 
 const EMU_LIB = fileURLToPath(new URL("../kernels/build/libnanochat_cuda_emu.so", import.meta.url));
 const tiny = { nEmbd: 32, nHead: 4, nKvHead: 2, nLayer: 2, sequenceLen: 16, vocabSize: 64 };
@@ -132,28 +138,7 @@ Deno.test({
       const common = ["--base-dir", base];
       const train = await runCliProcess([
         ...common,
-        ...[
-          "train",
-          "base",
-          "--device",
-          "cuda",
-          "--depth",
-          "2",
-          "--max-seq-len",
-          "32",
-          "--device-batch-size",
-          "2",
-        ],
-        ...[
-          "--total-batch-size",
-          "64",
-          "--num-iterations",
-          "3",
-          "--eval-every",
-          "-1",
-          "--sample-every",
-          "-1",
-        ],
+        ...tinyBaseTrainArgs(32, 2, 64, "--device", "cuda", "--num-iterations", "3", "--eval-every", "-1"),
         ...["--data-dir", SHARED!],
       ], { env });
       assertEquals(train.code, 0, train.err + train.out);

@@ -40,6 +40,18 @@ export async function withTempDir<T>(fn: (dir: string) => Promise<T> | T): Promi
   }
 }
 
+/** torchrun's variables for rank `rank` of a one-node world of `worldSize`, meeting on 127.0.0.1:`port`. */
+export function torchrunEnv(rank: number, worldSize: number, port: number | string): Record<string, string> {
+  return {
+    RANK: String(rank),
+    WORLD_SIZE: String(worldSize),
+    LOCAL_RANK: String(rank),
+    LOCAL_WORLD_SIZE: String(worldSize),
+    MASTER_ADDR: "127.0.0.1",
+    MASTER_PORT: String(port),
+  };
+}
+
 /** Runs the CLI in-process, capturing what it prints with console.log / console.error. */
 export async function runCliCaptured(args: string[]): Promise<{ code: number; out: string; err: string }> {
   // imported lazily: most test files never need the whole command tree
@@ -90,32 +102,30 @@ export async function makeTinyTokenizer(base: string, dataDir: string, maxChars 
   tok.free();
 }
 
+/**
+ * `train base` flags for a d2 model (width 128, one head): sequence length `seqLen`, `batch` rows per
+ * micro-batch, `total` tokens per step, no sampling; then `extra`.
+ */
+export function tinyBaseTrainArgs(
+  seqLen: number,
+  batch: number,
+  total: number,
+  ...extra: string[]
+): string[] {
+  return [
+    ...["train", "base", "--depth", "2", "--max-seq-len", String(seqLen)],
+    ...["--device-batch-size", String(batch), "--total-batch-size", String(total), "--sample-every", "-1"],
+    ...extra,
+  ];
+}
+
 /** A 512-token tokenizer and a 3-step d2 base checkpoint under `base` (about a second). */
 export async function makeTinyBaseCheckpoint(base: string, dataDir: string): Promise<void> {
   await makeTinyTokenizer(base, dataDir);
   const res = await runCliProcess([
-    "--base-dir",
-    base,
-    "train",
-    "base",
-    "--depth",
-    "2",
-    "--max-seq-len",
-    "64",
-    "--device-batch-size",
-    "4",
-    "--total-batch-size",
-    "256",
-    "--sample-every",
-    "-1",
-    "--eval-every",
-    "-1",
-    "--eval-tokens",
-    "256",
-    "--num-iterations",
-    "3",
-    "--data-dir",
-    dataDir,
+    ...["--base-dir", base],
+    ...tinyBaseTrainArgs(64, 4, 256, "--eval-every", "-1", "--eval-tokens", "256", "--num-iterations", "3"),
+    ...["--data-dir", dataDir],
   ]);
   if (res.code !== 0) throw new Error(`training the tiny checkpoint failed:\n${res.err}${res.out}`);
 }

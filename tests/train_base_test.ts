@@ -3,28 +3,20 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { join } from "node:path";
 import { listCheckpoints } from "../src/checkpoint/checkpoint.ts";
-import { makeTinyTokenizer, runCliProcess, runCliUntil, sharedPretrainDir, withTempDir } from "./helpers.ts";
+import {
+  makeTinyTokenizer,
+  runCliProcess,
+  runCliUntil,
+  sharedPretrainDir,
+  tinyBaseTrainArgs,
+  withTempDir,
+} from "./helpers.ts";
 import { stepLosses } from "./stage_helpers.ts";
 
 const SHARED = sharedPretrainDir();
 
 // a tiny model: d2 (width 128, one head), T 64, 2 micro-batches of 4 rows per step
-const TINY = [
-  "train",
-  "base",
-  "--depth",
-  "2",
-  "--max-seq-len",
-  "64",
-  "--device-batch-size",
-  "4",
-  "--total-batch-size",
-  "512",
-  "--sample-every",
-  "-1",
-  "--eval-tokens",
-  "2048",
-];
+const TINY = tinyBaseTrainArgs(64, 4, 512, "--eval-tokens", "2048");
 
 function valBpbs(out: string): number[] {
   return [...out.matchAll(/validation bpb: ([\d.]+)/g)].map((m) => Number(m[1]));

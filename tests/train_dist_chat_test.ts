@@ -17,8 +17,14 @@ import { Tokenizer } from "../src/tokenizer/tokenizer.ts";
 import { ChatTokenStream } from "../src/train/chat_stream.ts";
 import { SftBatches } from "../src/train/sft_batches.ts";
 import { Task, type TaskConversation } from "../tasks/mod.ts";
-import { freePort, Watched } from "./dist/util.ts";
-import { makeTinyBaseCheckpoint, makeTinyTokenizer, runCliProcess, withTempDir } from "./helpers.ts";
+import { freePort, twoRankFlags, Watched } from "./dist/util.ts";
+import {
+  makeTinyBaseCheckpoint,
+  makeTinyTokenizer,
+  runCliProcess,
+  torchrunEnv,
+  withTempDir,
+} from "./helpers.ts";
 import { CHAT, NO_CHAT_DATA as ignore, PRETRAIN, stepLosses } from "./stage_helpers.ts";
 const MAIN = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
 
@@ -103,8 +109,6 @@ const MID = [
   "1",
 ];
 
-const twoRanks = () => ["--nproc-per-node", "2", "--master-port", String(freePort())];
-
 Deno.test({
   name: "train mid on 2 ranks: losses fall, split validation, shards and stream states, exact resume",
   ignore,
@@ -116,7 +120,7 @@ Deno.test({
       const flags = ["--num-iterations", "8", "--eval-every", "4"];
       const one = await mid([...flags, "--model-tag", "one"]);
       assertEquals(one.code, 0, one.err);
-      const full = await mid([...flags, "--model-tag", "full", ...twoRanks()]);
+      const full = await mid([...flags, "--model-tag", "full", ...twoRankFlags()]);
       assertEquals(full.code, 0, full.err);
       assertStringIncludes(full.out, "grad accum 2 x 2 ranks");
       const losses = stepLosses(full.out);
@@ -140,10 +144,10 @@ Deno.test({
         "DDP world size: 2",
       );
 
-      const first = await mid([...flags, "--model-tag", "split", "--stop-after", "3", ...twoRanks()]);
+      const first = await mid([...flags, "--model-tag", "split", "--stop-after", "3", ...twoRankFlags()]);
       assertEquals(first.code, 0, first.err);
       assertEquals([...stepLosses(first.out).keys()], [1, 2, 3]);
-      const second = await mid([...flags, "--model-tag", "split", "--resume", ...twoRanks()]);
+      const second = await mid([...flags, "--model-tag", "split", "--resume", ...twoRankFlags()]);
       assertEquals(second.code, 0, second.err);
       const resumed = stepLosses(second.out);
       assertEquals([...resumed.keys()], [4, 5, 6, 7, 8]);
@@ -183,14 +187,7 @@ Deno.test({
             "--model-tag",
             "term",
           ],
-          {
-            RANK: String(r),
-            WORLD_SIZE: "2",
-            LOCAL_RANK: String(r),
-            LOCAL_WORLD_SIZE: "2",
-            MASTER_ADDR: "127.0.0.1",
-            MASTER_PORT: port,
-          },
+          torchrunEnv(r, 2, port),
         )
       );
       await ranks[0].until((lines) => lines.some((x) => x.startsWith("step 00002 (")), 60_000);
@@ -272,7 +269,7 @@ Deno.test({
       const flags = ["--num-iterations", "6"];
       const one = await sft([...flags, "--model-tag", "one"]);
       assertEquals(one.code, 0, one.err);
-      const two = await sft([...flags, "--model-tag", "two", ...twoRanks()]);
+      const two = await sft([...flags, "--model-tag", "two", ...twoRankFlags()]);
       assertEquals(two.code, 0, two.err);
       assertStringIncludes(two.out, "grad accum 2 x 2 ranks");
       const losses = sftLosses(two.out);
@@ -289,10 +286,10 @@ Deno.test({
       assertEquals(ckpts.map((c) => c.optimPaths.length), [2]);
       assertEquals(JSON.parse(await Deno.readTextFile(ckpts[0].metaPath)).loaderStates, [12, 12]);
 
-      const first = await sft([...flags, "--model-tag", "split", "--stop-after", "2", ...twoRanks()]);
+      const first = await sft([...flags, "--model-tag", "split", "--stop-after", "2", ...twoRankFlags()]);
       assertEquals(first.code, 0, first.err);
       assertEquals(sftLosses(first.out).length, 2);
-      const second = await sft([...flags, "--model-tag", "split", "--resume", ...twoRanks()]);
+      const second = await sft([...flags, "--model-tag", "split", "--resume", ...twoRankFlags()]);
       assertEquals(second.code, 0, second.err);
       assertStringIncludes(second.out, "resumed from");
       const steps = (out: string) =>

@@ -15,9 +15,16 @@ import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { COMPUTE_LIB_ENV } from "../ffi/compute.ts";
-import { denoScript, freePort, run, Watched } from "./dist/util.ts";
+import { denoScript, freePort, run, twoRankFlags, Watched } from "./dist/util.ts";
 import { listCheckpoints } from "../src/checkpoint/checkpoint.ts";
-import { makeTinyTokenizer, runCliProcess, sharedPretrainDir, withTempDir } from "./helpers.ts";
+import {
+  makeTinyTokenizer,
+  runCliProcess,
+  sharedPretrainDir,
+  tinyBaseTrainArgs,
+  torchrunEnv,
+  withTempDir,
+} from "./helpers.ts";
 
 const EMU_LIB = fileURLToPath(new URL("../kernels/build/libnanochat_cuda_emu.so", import.meta.url));
 const LOSS_TOL = 1e-4; // absolute, per step
@@ -54,7 +61,7 @@ Deno.test("2 ranks on the emulated cuda backend train like 1 rank with the same 
   withTempDir(async (dir) => {
     const one = await steps(dir, "one");
     assertEquals(one.worldSize, 1);
-    const two = await steps(dir, "two", "--nproc-per-node", "2", "--master-port", String(freePort()));
+    const two = await steps(dir, "two", ...twoRankFlags());
     assertEquals(two.worldSize, 2);
     // DistAdamW: rank 0 holds the first half of wte's and lm_head's Adam state. DistMuon: the momentum of
     // the matrices it owns (every other one of each shape group: 6 of the 12), each whole.
@@ -85,12 +92,7 @@ Deno.test("kill -9 of one rank on the emulated cuda backend: the other exits non
       [COMPUTE_LIB_ENV]: EMU_LIB,
       OMP_NUM_THREADS: "1",
       NANOCHAT_COMM_TIMEOUT_MS: "5000",
-      RANK: String(r),
-      WORLD_SIZE: "2",
-      LOCAL_RANK: String(r),
-      LOCAL_WORLD_SIZE: "2",
-      MASTER_ADDR: "127.0.0.1",
-      MASTER_PORT: port,
+      ...torchrunEnv(r, 2, port),
     })
   );
   await ranks[0].until((lines) => lines.includes("rank 0 step 2"), 60_000);
@@ -114,17 +116,14 @@ Deno.test({
       await makeTinyTokenizer(base, SHARED!, 300_000);
       const train = (...extra: string[]) =>
         runCliProcess([
-          "--base-dir",
-          base,
-          ..."train base --depth 2 --max-seq-len 64 --device-batch-size 2 --total-batch-size 256".split(" "),
-          ..."--sample-every -1 --eval-every -1 --threads 1 --device cuda --num-iterations 5".split(" "),
-          "--data-dir",
-          SHARED!,
-          "--nproc-per-node",
-          "2",
-          "--master-port",
-          String(freePort()),
-          ...extra,
+          ...["--base-dir", base],
+          ...tinyBaseTrainArgs(
+            64,
+            2,
+            256,
+            ..."--eval-every -1 --threads 1 --device cuda --num-iterations 5".split(" "),
+          ),
+          ...["--data-dir", SHARED!, ...twoRankFlags(), ...extra],
         ], { env: { [COMPUTE_LIB_ENV]: EMU_LIB } });
       const losses = (out: string) =>
         [...out.matchAll(/^step (\d+)\/\d+ .*\| loss: ([\d.]+) \|/gm)].map((m) => m[2]);

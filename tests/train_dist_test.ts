@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { listCheckpoints } from "../src/checkpoint/checkpoint.ts";
 import { EVAL_BUNDLE_URL_ENV } from "../src/eval/core_bundle.ts";
-import { denoScript, freePort, run } from "./dist/util.ts";
+import { denoScript, freePort, run, twoRankFlags } from "./dist/util.ts";
 import {
   makeTinyBaseCheckpoint,
   makeTinyTokenizer,
@@ -20,7 +20,9 @@ import {
   sharedChatDir,
   sharedEvalBundleDir,
   sharedPretrainDir,
+  tinyBaseTrainArgs,
   tinyCoreBundleZip,
+  torchrunEnv,
   withTempDir,
 } from "./helpers.ts";
 import { stepLosses } from "./stage_helpers.ts";
@@ -61,7 +63,7 @@ Deno.test("2 ranks (launcher, torchrun variables, 2 nodes) train like 1 rank wit
     const launcher = await steps(
       dir,
       "launcher",
-      (out) => prog(out, "--nproc-per-node", "2", "--master-port", String(freePort())),
+      (out) => prog(out, ...twoRankFlags()),
     );
     assertEquals(launcher.worldSize, 2);
     assertSameTraining(launcher, one);
@@ -88,39 +90,11 @@ Deno.test("2 ranks (launcher, torchrun variables, 2 nodes) train like 1 rank wit
   }));
 
 // d2 at T 64, B 2 per rank, 2 ranks: one micro-batch per rank per step of 256 tokens
-const TINY = [
-  "train",
-  "base",
-  "--depth",
-  "2",
-  "--max-seq-len",
-  "64",
-  "--device-batch-size",
-  "2",
-  "--total-batch-size",
-  "256",
-  "--sample-every",
-  "-1",
-  "--eval-every",
-  "-1",
-  "--threads",
-  "1",
-];
+const TINY = tinyBaseTrainArgs(64, 2, 256, "--eval-every", "-1", "--threads", "1");
 
 async function train2(base: string, extra: string[], env: Record<string, string> = {}) {
   return await runCliProcess(
-    [
-      "--base-dir",
-      base,
-      ...TINY,
-      "--data-dir",
-      SHARED!,
-      "--nproc-per-node",
-      "2",
-      "--master-port",
-      String(freePort()),
-      ...extra,
-    ],
+    ["--base-dir", base, ...TINY, "--data-dir", SHARED!, ...twoRankFlags(), ...extra],
     { env },
   );
 }
@@ -182,12 +156,7 @@ function spawnRanks(base: string, port: number, extra: string[], env: Record<str
       args: ["run", "-A", MAIN, "--base-dir", base, ...TINY, "--data-dir", SHARED!, ...extra],
       env: {
         NO_COLOR: "1",
-        RANK: String(r),
-        WORLD_SIZE: "2",
-        LOCAL_RANK: String(r),
-        LOCAL_WORLD_SIZE: "2",
-        MASTER_ADDR: "127.0.0.1",
-        MASTER_PORT: String(port),
+        ...torchrunEnv(r, 2, port),
         ...env,
       },
       stdout: "piped",
@@ -327,7 +296,7 @@ Deno.test({
         return { out: res.out, correct: tasks.map((t) => t.correct) };
       };
       const one = await evalBase([]);
-      const two = await evalBase(["--nproc-per-node", "2", "--master-port", String(freePort())]);
+      const two = await evalBase(twoRankFlags());
       assertEquals(two.correct, one.correct);
       assertEquals(two.out.match(/CORE metric:/g)?.length, 1, two.out); // rank 0 alone prints
       // the same batches, forwarded half by each rank: fp32 sums in another order
@@ -380,7 +349,7 @@ Deno.test({
         return { out: res.out, tasks: tasks.map((t) => [t.task, t.passed, t.total]) };
       };
       const one = await evalChat([]);
-      const two = await evalChat(["--nproc-per-node", "2", "--master-port", String(freePort())]);
+      const two = await evalChat(twoRankFlags());
       assert(
         one.tasks.some((t) => (t[1] as number) > 0),
         `some problem should pass: ${JSON.stringify(one.tasks)}`,
@@ -424,10 +393,7 @@ Deno.test({
             "eval",
             "base",
             "--core",
-            "--nproc-per-node",
-            "2",
-            "--master-port",
-            String(freePort()),
+            ...twoRankFlags(),
           ],
           {
             env: {

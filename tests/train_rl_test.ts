@@ -19,7 +19,7 @@ import { configFromDepth } from "../src/model/config.ts";
 import { ComputeContext, GPT } from "../src/model/mod.ts";
 import { renderConversation } from "../src/tokenizer/render.ts";
 import { Tokenizer } from "../src/tokenizer/tokenizer.ts";
-import { makeTinyTokenizer, runCliProcess, sharedPretrainDir, withTempDir } from "./helpers.ts";
+import { makeTinyTokenizer, runCliProcess, sharedPretrainDir, torchrunEnv, withTempDir } from "./helpers.ts";
 import { Rng } from "./rng.ts";
 import { rolloutSeed, trainingPasses } from "../src/train/rl_rollout.ts";
 import { planSpeedrun } from "../speedrun.ts";
@@ -493,12 +493,7 @@ Deno.test({
             .concat(["--num-steps", "2000", "--eval-every", "-1"]),
           env: {
             NO_COLOR: "1",
-            RANK: String(r),
-            WORLD_SIZE: "2",
-            LOCAL_RANK: String(r),
-            LOCAL_WORLD_SIZE: "2",
-            MASTER_ADDR: "127.0.0.1",
-            MASTER_PORT: port,
+            ...torchrunEnv(r, 2, port),
           },
           stdout: "piped",
           stderr: "piped",

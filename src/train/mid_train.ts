@@ -25,7 +25,7 @@ import { checkpointDir } from "../checkpoint/checkpoint.ts";
 import { evaluateBpb } from "../eval/bpb.ts";
 import { type ChatStreamState, ChatTokenStream } from "./chat_stream.ts";
 import { describeMixture, midMixtures, requireRows } from "./chat_mixtures.ts";
-import { loadSourceCheckpoint, saveStage, userConfig } from "./stage_checkpoint.ts";
+import { loadSourceCheckpoint, userConfig } from "./stage_checkpoint.ts";
 import { devicePeak, EtaClock, padStep, printRunEstimate, StepProgress } from "./stage_progress.ts";
 import {
   describeStageDevice,
@@ -129,9 +129,9 @@ export async function trainMid(o: MidTrainOptions): Promise<{ finalValBpb: numbe
   };
   const session = await StageSession.open<ChatStreamState, MidLoopState>(
     o,
-    { ctx, model, config, dist, ckptDir, source: source.ckpt, stage: "mid", log },
+    { ctx, model, config, dist, ckptDir, source: source.ckpt, stage: "mid", modelTag, log },
   );
-  const { comm, world, resumed, metrics } = session;
+  const { comm, resumed, metrics } = session;
   if (resumed !== null) {
     step = resumed.step;
     streamState = resumed.loaderState;
@@ -172,25 +172,13 @@ export async function trainMid(o: MidTrainOptions): Promise<{ finalValBpb: numbe
   };
 
   const stop = new StopSignal();
-  const save = async (final: boolean) => {
-    await saveStage(
-      ckptDir,
-      model,
-      {
-        step,
-        config,
-        userConfig: userConfig(o),
-        loaderState: train.state,
-        loopState: loop,
-        modelTag,
-        final,
-        source: { stage: "base", tag: source.tag, step: source.step },
-      },
-      o.keepLast,
-      world,
-    );
-    metrics?.markCheckpoint(step);
-  };
+  const save = (final: boolean) =>
+    session.save(step, {
+      loaderState: train.state,
+      loopState: loop,
+      final,
+      source: { stage: "base", tag: source.tag, step: source.step },
+    });
   // per step, summed over the ranks at its end: [loss, wrapped, progress of each rank in its own slot]
   const agreeStep = new Float64Array(2 + worldSize);
 

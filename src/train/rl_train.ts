@@ -31,7 +31,7 @@ import { GSM8K } from "../../tasks/mod.ts";
 import type { RolloutSettings } from "./rl_rollout.ts";
 import { rlStep } from "./rl_step.ts";
 import { stageLearningRates } from "./schedule.ts";
-import { loadSourceCheckpoint, saveStage, userConfig } from "./stage_checkpoint.ts";
+import { loadSourceCheckpoint, userConfig } from "./stage_checkpoint.ts";
 import { devicePeak, EtaClock, padStep, printRunEstimate, StepProgress } from "./stage_progress.ts";
 import {
   describeStageDevice,
@@ -154,9 +154,9 @@ export async function trainRl(o: RlTrainOptions): Promise<RlResult> {
   // a fresh run: the SFT weights, RL's optimizer starting fresh as nanochat's
   const session = await StageSession.open<null, LoopState>(
     o,
-    { ctx, model, config, dist, ckptDir: rlDir, source: source.ckpt, stage: "rl", log },
+    { ctx, model, config, dist, ckptDir: rlDir, source: source.ckpt, stage: "rl", modelTag, log },
   );
-  const { comm, world, resumed, metrics } = session;
+  const { comm, resumed, metrics } = session;
   if (resumed !== null) loop = resumed.loopState;
   else log(`starting from the SFT model ${source.ckpt.dir} step ${source.step}`);
   const startStep = resumed?.step ?? 0;
@@ -194,25 +194,8 @@ export async function trainRl(o: RlTrainOptions): Promise<RlResult> {
   }
 
   const stop = new StopSignal();
-  const save = async (step: number) => {
-    await saveStage<null, LoopState>(
-      rlDir,
-      model,
-      {
-        step,
-        config,
-        userConfig: userConfig(o),
-        loaderState: null,
-        loopState: loop,
-        modelTag,
-        final: step >= numSteps,
-        source: origin,
-      },
-      o.keepLast,
-      world,
-    );
-    metrics?.markCheckpoint(step);
-  };
+  const save = (step: number) =>
+    session.save(step, { loaderState: null, loopState: loop, final: step >= numSteps, source: origin });
 
   // nanochat's run_gsm8k_eval: device-batch-size samples per problem at the rollout settings (its 256-token
   // cap is the same default as max-new-tokens, which sets both here)

@@ -28,7 +28,7 @@ import { loadChatTask, runCategorical } from "../eval/chat_eval.ts";
 import type { Task } from "../../tasks/mod.ts";
 import { describeMixture, requireRows, sftMixtures } from "./chat_mixtures.ts";
 import { SftBatches } from "./sft_batches.ts";
-import { loadSourceCheckpoint, saveStage, userConfig } from "./stage_checkpoint.ts";
+import { loadSourceCheckpoint, userConfig } from "./stage_checkpoint.ts";
 import { devicePeak, EtaClock, padStep, printRunEstimate, StepProgress } from "./stage_progress.ts";
 import {
   describeStageDevice,
@@ -142,9 +142,9 @@ export async function trainSft(o: SftTrainOptions): Promise<{ valLoss: number; s
   let loop: SftLoopState = { trainLoss: null, valLoss: null, accuracies: {}, totalTrainingTime: 0 };
   const session = await StageSession.open<number, SftLoopState>(
     o,
-    { ctx, model, config, dist, ckptDir, source: source.ckpt, stage: "sft", log },
+    { ctx, model, config, dist, ckptDir, source: source.ckpt, stage: "sft", modelTag, log },
   );
-  const { comm, world, resumed, metrics } = session;
+  const { comm, resumed, metrics } = session;
   if (resumed !== null) {
     step = resumed.step;
     examples = resumed.loaderState;
@@ -176,25 +176,13 @@ export async function trainSft(o: SftTrainOptions): Promise<{ valLoss: number; s
   };
 
   const stop = new StopSignal();
-  const save = async () => {
-    await saveStage(
-      ckptDir,
-      model,
-      {
-        step,
-        config,
-        userConfig: userConfig(o),
-        loaderState: train.state,
-        loopState: loop,
-        modelTag,
-        final: step === numIterations,
-        source: { stage: o.source, tag: source.tag, step: source.step },
-      },
-      o.keepLast,
-      world,
-    );
-    metrics?.markCheckpoint(step);
-  };
+  const save = () =>
+    session.save(step, {
+      loaderState: train.state,
+      loopState: loop,
+      final: step === numIterations,
+      source: { stage: o.source, tag: source.tag, step: source.step },
+    });
   // per step, summed over the ranks after its backward passes: [loss sum, backward calls, supervised tokens]
   const agreeStep = new Float64Array(3);
 

@@ -1,7 +1,8 @@
 // The native session of a finetuning stage (mid, sft, rl): join the data-parallel world, resume the stage's
 // own latest checkpoint or load the source weights with a fresh optimizer, open rank 0's metrics; the
 // per-step stop agreement over the ranks; and the teardown, in the one order that is safe (the model before
-// the communicator it is attached to, the context last). One place, so the stages cannot drift apart.
+// the communicator it is attached to, the context last); and the save with the stage's fixed meta (config,
+// user config, model tag) and keep-last. One place, so the stages cannot drift apart.
 // Also what every stage (base too) shares around it: the run options, the compute dtype and its log line.
 import type { LoadedCheckpoint } from "../checkpoint/checkpoint.ts";
 import { restoreModel } from "../checkpoint/model_io.ts";
@@ -11,7 +12,7 @@ import { type Communicator, joinWorld } from "../model/comm.ts";
 import type { ComputeContext, DeviceRequest } from "../model/context.ts";
 import type { GPT } from "../model/gpt.ts";
 import { MetricsRecorder, type MetricStage } from "../report/metrics.ts";
-import { resumeStage, type StageMeta, type StageWorld } from "./stage_checkpoint.ts";
+import { resumeStage, saveStage, type StageMeta, type StageWorld, userConfig } from "./stage_checkpoint.ts";
 
 /**
  * nanochat trains in bf16 autocast on CUDA: here bf16 compute with fp32 master weights where the device
@@ -55,22 +56,34 @@ export interface StageSessionOptions {
   /** The weights a fresh run starts from (its optimizer starts fresh). */
   source: LoadedCheckpoint;
   stage: MetricStage;
+  /** The stage's model tag, saved in every checkpoint's meta. */
+  modelTag: string;
   /** Rank 0's logger. */
   log: (...args: unknown[]) => void;
 }
+
+/** What a stage's save adds to the meta the session holds. */
+export type StageSaveState<L, S> = Pick<StageMeta<L, S>, "loaderState" | "loopState" | "final" | "source">;
 
 export class StageSession<L, S> {
   private constructor(
     readonly ctx: ComputeContext,
     readonly model: GPT,
     readonly world: StageWorld,
+    private readonly saveAs: Pick<StageSessionOptions, "ckptDir" | "config" | "modelTag"> & {
+      userConfig: Record<string, unknown>;
+      keepLast: number;
+    },
     /** The stage's resumed checkpoint meta, or null for a fresh run. */
     readonly resumed: StageMeta<L, S> | null,
     /** Rank 0's metrics series (null on the other ranks). */
     readonly metrics: MetricsRecorder | null,
   ) {}
 
-  /** Joins, resumes or restores, and opens the metrics; on failure frees `model` and `ctx` and rethrows. */
+  /**
+   * Joins, resumes or restores, and opens the metrics; on failure frees `model` and `ctx` and rethrows.
+   * `run` is the stage's whole options object: its plain values are the user config every save records.
+   */
   static async open<L, S>(run: StageRunOptions, o: StageSessionOptions): Promise<StageSession<L, S>> {
     const { ctx, model, ckptDir } = o;
     const { rank, worldSize } = o.dist;
@@ -87,7 +100,14 @@ export class StageSession<L, S> {
       const metrics = rank === 0
         ? await MetricsRecorder.open(run.baseDir, o.stage, resumed ? { resumeFrom: resumed.step } : {})
         : null;
-      return new StageSession(ctx, model, world, resumed, metrics);
+      const saveAs = {
+        ckptDir,
+        config: o.config,
+        modelTag: o.modelTag,
+        userConfig: userConfig(run),
+        keepLast: run.keepLast,
+      };
+      return new StageSession(ctx, model, world, saveAs, resumed, metrics);
     } catch (err) {
       model.free(); // before the communicator it is attached to
       comm?.destroy();
@@ -110,6 +130,19 @@ export class StageSession<L, S> {
     const flag = new Float64Array([requested ? 1 : 0]);
     await comm.allReduceSum(flag);
     return flag[0] > 0;
+  }
+
+  /** Saves the stage's checkpoint of `step` (every rank calls it) and marks it in rank 0's metrics. */
+  async save(step: number, state: StageSaveState<L, S>): Promise<void> {
+    const { ckptDir, config, modelTag, userConfig, keepLast } = this.saveAs;
+    await saveStage<L, S>(
+      ckptDir,
+      this.model,
+      { step, config, userConfig, modelTag, ...state },
+      keepLast,
+      this.world,
+    );
+    this.metrics?.markCheckpoint(step);
   }
 
   /** Closes the metrics and frees the model, the communicator and the context (call it in a finally). */

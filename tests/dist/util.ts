@@ -1,4 +1,4 @@
-// Helpers for the distributed tests: free TCP ports and deno subprocesses whose output we read.
+// Helpers for the distributed tests: free TCP ports, the 2-rank launcher flags and deno subprocesses whose output we read.
 import { fileURLToPath } from "node:url";
 
 /** A TCP port that was free a moment ago on 127.0.0.1. */
@@ -7,6 +7,11 @@ export function freePort(): number {
   const port = (l.addr as Deno.NetAddr).port;
   l.close();
   return port;
+}
+
+/** Our launcher's flags for 2 ranks on this node, meeting on a free port. */
+export function twoRankFlags(): string[] {
+  return ["--nproc-per-node", "2", "--master-port", String(freePort())];
 }
 
 /** Absolute path of a file in tests/dist/. */
