@@ -14,12 +14,20 @@
 
 #ifdef NC_CPU_DIST
 #include "abi_comm.h"
-#include "dist_status.h"
 #else
 namespace {
 constexpr char kTag[16] = "nanochat-cpu/1";  // bytes 0..15 of an id made by a build without Gloo
 }  // namespace
 #endif
+
+#ifdef NC_CPU_DIST
+#define NC_COMM_DIST
+#endif
+#include "comm_hooks.h"
+
+int32_t nc_model_dist_attach(NcModel* m, NcComm* comm) {
+  return nc::dist_attach(m, comm && comm->world_size > 1 ? comm : nullptr);
+}
 
 extern "C" {
 
@@ -73,72 +81,6 @@ NC_API int32_t nc_comm_create(NcContext* ctx, const NcCommId* id, int32_t rank, 
 #endif
     ctx->live_comms++;
     *out_comm = comm.release();
-    return NC_OK;
-  });
-}
-
-NC_API int32_t nc_comm_destroy(NcComm* comm) {
-  if (!comm) return NC_OK;
-  const int32_t attached = comm->attached.load();
-  NC_REQUIRE(comm->ctx, attached == 0, NC_ERR_STATE,
-             "the communicator is attached to %d model(s); destroy or detach them first", attached);
-  comm->ctx->live_comms--;
-#ifdef NC_CPU_DIST
-  delete comm->impl;
-#endif
-  delete comm;
-  return NC_OK;
-}
-
-NC_API int32_t nc_comm_get_rank(const NcComm* comm, int32_t* out_rank, int32_t* out_world_size) {
-  NC_CHECK_NOT_NULL(nullptr, comm);
-  NC_CHECK_NOT_NULL(comm->ctx, out_rank);
-  NC_CHECK_NOT_NULL(comm->ctx, out_world_size);
-  *out_rank = comm->rank;
-  *out_world_size = comm->world_size;
-  return NC_OK;
-}
-
-NC_API int32_t nc_comm_allreduce_sum(NcComm* comm, double* inout, int64_t n) {
-  NC_CHECK_NOT_NULL(nullptr, comm);
-  NC_REQUIRE(comm->ctx, n >= 0, NC_ERR_INVALID_ARGUMENT, "n must be >= 0, got %lld", (long long)n);
-  NC_REQUIRE(comm->ctx, n == 0 || inout != nullptr, NC_ERR_INVALID_ARGUMENT, "inout must not be NULL");
-  if (!comm->impl) return NC_OK;  // the sum over the one rank is its own values
-#ifdef NC_CPU_DIST
-  return nc_guard(comm->ctx, [&]() -> int32_t {
-    NC_DIST_TRY(comm->ctx, comm->impl->all_reduce_f64(inout, (size_t)n, nc::dist::ReduceOp::kSum));
-    return NC_OK;
-  });
-#else
-  return NC_OK;
-#endif
-}
-
-NC_API int32_t nc_comm_barrier(NcComm* comm) {
-  NC_CHECK_NOT_NULL(nullptr, comm);
-  if (!comm->impl) return NC_OK;  // one rank has always arrived
-#ifdef NC_CPU_DIST
-  return nc_guard(comm->ctx, [&]() -> int32_t {
-    NC_DIST_TRY(comm->ctx, comm->impl->barrier());
-    return NC_OK;
-  });
-#else
-  return NC_OK;
-#endif
-}
-
-NC_API int32_t nc_model_attach_comm(NcModel* m, NcComm* comm) {
-  NC_CHECK_NOT_NULL(nullptr, m);
-  NC_REQUIRE(m->ctx, comm == nullptr || comm->ctx == m->ctx, NC_ERR_INVALID_ARGUMENT,
-             "the communicator belongs to another context than the model");
-  NC_REQUIRE(m->ctx, m->opt.p == nullptr, NC_ERR_STATE,
-             "the optimizer state already exists: attach the communicator before the first optimizer step or "
-             "state read/write");
-  return nc_guard(m->ctx, [&]() -> int32_t {
-    NC_TRY(nc::dist_attach(m, comm && comm->world_size > 1 ? comm : nullptr));
-    if (m->comm) m->comm->attached--;
-    m->comm = comm;
-    if (comm) comm->attached++;
     return NC_OK;
   });
 }

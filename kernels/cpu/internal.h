@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "comm_base.h"
 #include "errors.h"
 #include "kvcache_args.h"
 #include "layout.h"
@@ -43,11 +44,8 @@ struct DistOptim;  // the sharding plan and buffers of a model attached to a com
 }
 
 // The communicator: Gloo's for world_size > 1 (comm.cpp); a world of one rank needs no transport.
-struct NcComm {
-  NcContext* ctx = nullptr;
-  int32_t rank = 0, world_size = 1;
-  std::atomic<int32_t> attached{0};           // models reducing over it
-  nc::dist::Communicator* impl = nullptr;     // owned; null for world_size 1
+struct NcComm : nc::CommBase {
+  nc::dist::Communicator* impl = nullptr;  // owned; null for world_size 1
 };
 
 // Per-layer activations kept for the backward pass (N = B*T rows of the current call).

@@ -1,5 +1,6 @@
 // abi_comm.cpp — the NCD1 id, its check and the host Gloo communicator behind nanochat.h's
-// nc_comm_id_create / nc_comm_create, shared by the backends built with kernels/dist (abi_comm.h).
+// nc_comm_id_create / nc_comm_create, and the host collectives behind nc_comm_allreduce_sum /
+// nc_comm_barrier, shared by the backends built with kernels/dist (abi_comm.h).
 #include "abi_comm.h"
 
 #include <unistd.h>
@@ -61,6 +62,22 @@ int32_t join_host_comm(const NcContext* ctx, const NcCommId* id, int32_t rank, i
   if (options) o.transport_host = options->transport_host;
   NC_DIST_TRY(ctx, nc::dist::create_gloo_communicator(unique_id_of(id), rank, world_size, o, out));
   return NC_OK;
+}
+
+int32_t host_allreduce_sum(const NcContext* ctx, nc::dist::Communicator* host, double* inout, int64_t n) {
+  if (!host) return NC_OK;  // the sum over the one rank is its own values
+  return nc_guard(ctx, [&]() -> int32_t {
+    NC_DIST_TRY(ctx, host->all_reduce_f64(inout, (size_t)n, nc::dist::ReduceOp::kSum));
+    return NC_OK;
+  });
+}
+
+int32_t host_barrier(const NcContext* ctx, nc::dist::Communicator* host) {
+  if (!host) return NC_OK;  // one rank has always arrived
+  return nc_guard(ctx, [&]() -> int32_t {
+    NC_DIST_TRY(ctx, host->barrier());
+    return NC_OK;
+  });
 }
 
 }  // namespace nc::dist_abi

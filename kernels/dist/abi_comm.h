@@ -1,7 +1,8 @@
 // abi_comm.h — the part of nanochat.h's communicator calls that kernels/dist does the same way for every
 // backend built with it: the 128-byte "NCD1" id naming rank 0's bootstrap store (nc_comm_id_create), its
 // check on the joining ranks, the options' timeout, and the host Gloo communicator every rank joins
-// (nc_comm_create). The backends keep what differs: their NcComm and the device collectives.
+// (nc_comm_create), and the host sum and barrier over it (nc_comm_allreduce_sum, nc_comm_barrier). The
+// backends keep what differs: their NcComm and the device collectives.
 #pragma once
 
 #include <chrono>
@@ -27,5 +28,10 @@ int32_t check_comm_id(const NcContext* ctx, const NcCommId* id, const char* back
 // Every rank joins, a world of one too: that is what lets rank 0's bootstrap store stop at once.
 int32_t join_host_comm(const NcContext* ctx, const NcCommId* id, int32_t rank, int32_t world_size,
                        const NcCommOptions* options, std::unique_ptr<nc::dist::Communicator>* out);
+
+// The host double sum and the barrier over host (nc_comm_allreduce_sum, nc_comm_barrier); NC_OK at once
+// where host is null (a world of one rank).
+int32_t host_allreduce_sum(const NcContext* ctx, nc::dist::Communicator* host, double* inout, int64_t n);
+int32_t host_barrier(const NcContext* ctx, nc::dist::Communicator* host);
 
 }  // namespace nc::dist_abi

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "attention_path.h"
+#include "comm_base.h"
 #include "errors.h"
 #include "kernels.h"
 #include "kvcache_args.h"
@@ -79,10 +80,7 @@ struct DistOptim;  // nccl_optim.cpp: the shard plan of a model attached to more
 }
 
 // The communicator (comm.cpp): for world_size > 1 the device collectives (NCCL), none for one rank.
-struct NcComm {
-  NcContext* ctx = nullptr;
-  int32_t rank = 0, world_size = 1;
-  std::atomic<int32_t> attached{0};
+struct NcComm : nc::CommBase {
   nc::cu_backend::DeviceComm* impl = nullptr;  // owned; null for world_size 1
 };
 

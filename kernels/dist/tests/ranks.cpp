@@ -10,6 +10,8 @@
 #include <cstring>
 #include <thread>
 
+#include "pipe_io.h"
+
 namespace dist_test {
 
 using nc::dist::UniqueId;
@@ -17,30 +19,8 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-bool write_all(int fd, const void* p, size_t n) {
-  const char* c = (const char*)p;
-  while (n > 0) {
-    ssize_t w = ::write(fd, c, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    c += w;
-    n -= (size_t)w;
-  }
-  return true;
-}
-
-bool read_exact(int fd, void* p, size_t n, int timeout_ms) {
-  char* c = (char*)p;
-  while (n > 0) {
-    pollfd pf{fd, POLLIN, 0};
-    if (::poll(&pf, 1, timeout_ms) <= 0) return false;
-    ssize_t r = ::read(fd, c, n);
-    if (r <= 0) return false;
-    c += r;
-    n -= (size_t)r;
-  }
-  return true;
-}
+using pipe_io::read_exact;
+using pipe_io::write_all;
 
 [[noreturn]] void child(int rank, int world, const RankBody& body, const RunOptions& opt, int id_read_fd,
                         const std::vector<int>& id_write_fds, int result_fd) {

@@ -11,6 +11,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "pipe_io.h"
+
 namespace world_test {
 
 namespace {
@@ -21,30 +23,8 @@ double now_seconds() {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-bool write_all(int fd, const void* p, size_t n) {
-  const char* c = (const char*)p;
-  while (n > 0) {
-    const ssize_t w = ::write(fd, c, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    c += w;
-    n -= (size_t)w;
-  }
-  return true;
-}
-
-bool read_exact(int fd, void* p, size_t n, int timeout_ms) {
-  char* c = (char*)p;
-  while (n > 0) {
-    pollfd pf{fd, POLLIN, 0};
-    if (::poll(&pf, 1, timeout_ms) <= 0) return false;
-    const ssize_t r = ::read(fd, c, n);
-    if (r <= 0) return false;
-    c += r;
-    n -= (size_t)r;
-  }
-  return true;
-}
+using pipe_io::read_exact;
+using pipe_io::write_all;
 
 std::string read_all(int fd) {
   std::string s;
