@@ -71,40 +71,12 @@ int32_t nc_model_dist_attach(NcModel* m, NcComm* comm) {
 
 extern "C" {
 
-NC_API int32_t nc_comm_id_create(const NcCommOptions* options, NcCommId* out_id) {
-  NC_CHECK_NOT_NULL(nullptr, out_id);
-  NC_TRY(nc::validate_comm_options(nullptr, options));
-  return nc_guard(nullptr, [&]() -> int32_t {
-    std::memset(out_id, 0, sizeof *out_id);
-#ifdef NC_CUDA_DIST
-    NC_TRY(nc::dist_abi::create_comm_id(options, out_id));
-#else
-    std::memcpy(out_id->bytes, kTag, sizeof kTag);
-    std::random_device rd;
-    for (size_t i = sizeof kTag; i < sizeof out_id->bytes; i += 4) {
-      const uint32_t r = rd();
-      std::memcpy(out_id->bytes + i, &r, 4);
-    }
-#endif
-    return NC_OK;
-  });
-}
-
 NC_API int32_t nc_comm_create(NcContext* ctx, const NcCommId* id, int32_t rank, int32_t world_size,
                               const NcCommOptions* options, NcComm** out_comm) {
   NC_CHECK_NOT_NULL(nullptr, ctx);
   return nc_guard(ctx, [&]() -> int32_t {
-    NC_CHECK_NOT_NULL(ctx, id);
-    NC_CHECK_NOT_NULL(ctx, out_comm);
-    *out_comm = nullptr;
-    NC_TRY(nc::validate_comm_options(ctx, options));
-    NC_REQUIRE(ctx, world_size >= 1, NC_ERR_INVALID_ARGUMENT, "world_size must be >= 1, got %d", world_size);
-    NC_REQUIRE(ctx, rank >= 0 && rank < world_size, NC_ERR_OUT_OF_RANGE, "rank %d must be in [0, world_size = %d)",
-               rank, world_size);
-    std::unique_ptr<NcComm> comm(new NcComm());
-    comm->ctx = ctx;
-    comm->rank = rank;
-    comm->world_size = world_size;
+    std::unique_ptr<NcComm> comm;
+    NC_TRY(nc_comm_begin_create(ctx, id, rank, world_size, options, out_comm, &comm));
 #ifdef NC_CUDA_DIST
     NC_TRY(nc::dist_abi::check_comm_id(ctx, id, "cuda"));
     NC_TRY(nc::cu_backend::use_device(ctx));
